@@ -1,0 +1,199 @@
+//! The one error type of the entrypoint and the one exit-code table.
+//!
+//! Every failure the entrypoint can report is a variant of [`Error`]; [`Error::code`] maps it
+//! to the documented exit code (see `EXIT CODES` in `--help` and the README). Messages name
+//! the variable or step at fault *and the fix*. No variant ever carries the token.
+
+use std::path::PathBuf;
+
+/// The exit-code table (sysexits.h where one fits, shell conventions for the rest).
+pub mod exit {
+    /// Usage: bad options, no command (`EX_USAGE`).
+    pub const USAGE: u8 = 64;
+    /// API unavailable: unreachable, timed out, TLS failure, 5xx/429 until the budget ran out (`EX_UNAVAILABLE`).
+    pub const UNAVAILABLE: u8 = 69;
+    /// The credentials file cannot be written (`EX_CANTCREAT`).
+    pub const CANT_CREATE: u8 = 73;
+    /// API protocol error: a redirect, another 4xx, an unexpected or oversized body (`EX_PROTOCOL`).
+    pub const PROTOCOL: u8 = 76;
+    /// Credentials refused: token expired, 401/403, email mismatch (`EX_NOPERM`).
+    pub const REFUSED: u8 = 77;
+    /// Configuration: a variable or `_FILE` missing or invalid, a malformed token (`EX_CONFIG`).
+    pub const CONFIG: u8 = 78;
+    /// Internal failure: an OS call that should not fail (`EX_SOFTWARE`).
+    pub const SOFTWARE: u8 = 70;
+    /// COMMAND was found but could not be executed.
+    pub const NOT_EXECUTABLE: u8 = 126;
+    /// COMMAND was not found.
+    pub const NOT_FOUND: u8 = 127;
+    /// Base for "ended by signal N": the exit code is `SIGNAL_BASE + N`.
+    pub const SIGNAL_BASE: u8 = 128;
+
+    /// The table as printed in `--help` and the README.
+    pub const TABLE: &str = "\
+EXIT CODES:
+  0        success (check), or the app's own exit code
+  64       usage: bad options, no command
+  69       API unavailable: unreachable, timed out, TLS failure, 5xx/429 until the budget ran out
+  70       internal error (an OS call that should not fail)
+  73       the credentials file cannot be written
+  76       API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large
+  77       credentials refused: token expired, 401/403, email mismatch
+  78       configuration: a variable or _FILE missing or invalid, malformed token
+  126      COMMAND found but not executable
+  127      COMMAND not found
+  128+N    ended by signal N (143 = SIGTERM, 130 = SIGINT, 137 = SIGKILL)";
+}
+
+/// One configuration problem: the variable (or option) at fault and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The environment variable or option name, e.g. `SYSTEMPROMPT_USER_EMAIL`.
+    pub var: String,
+    /// What is wrong and how to fix it. Never contains a secret value.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.var, self.message)
+    }
+}
+
+/// Every way the entrypoint can fail. `Display` is the one line (or block) printed on stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command line (clap already formatted the message).
+    #[error("{0}")]
+    Usage(String),
+
+    /// One or more configuration problems, all reported together.
+    #[error("invalid configuration ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, join_problems(.0))]
+    Config(Vec<ConfigProblem>),
+
+    /// The token's `exp` is in the past; nothing was sent.
+    #[error("SYSTEMPROMPT_API_TOKEN expired at {expired_at} ({ago} ago); log in again (`just login`) and update the secret")]
+    Expired {
+        /// RFC 3339 time of expiry.
+        expired_at: String,
+        /// Human duration since expiry, e.g. `2h 5m`.
+        ago: String,
+    },
+
+    /// The API answered 401 or 403.
+    #[error("the API refused the token (HTTP {status}{}); check SYSTEMPROMPT_API_TOKEN and SYSTEMPROMPT_API_URL, or log in again", detail_suffix(.detail))]
+    Rejected {
+        /// 401 or 403.
+        status: u16,
+        /// The error message from the body, when there was one (never echoes the token).
+        detail: String,
+    },
+
+    /// whoami succeeded for another account.
+    #[error("the token belongs to {actual}, not SYSTEMPROMPT_USER_EMAIL={expected}; set the email of the account that issued the token")]
+    EmailMismatch {
+        /// The configured email.
+        expected: String,
+        /// The email the API returned.
+        actual: String,
+    },
+
+    /// The API could not be reached within the budget.
+    #[error("the API at {url} is unavailable after {attempts} attempt{} in {elapsed}: {last}; raise --whoami-timeout or check the network", if *.attempts == 1 { "" } else { "s" })]
+    Unavailable {
+        /// The whoami URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Human elapsed time, e.g. `30.0s`.
+        elapsed: String,
+        /// The last failure.
+        last: String,
+    },
+
+    /// The API answered something the entrypoint does not accept.
+    #[error("unexpected answer from the API at {url}: {reason}")]
+    Protocol {
+        /// The whoami URL.
+        url: String,
+        /// What was wrong (a redirect, status, body).
+        reason: String,
+    },
+
+    /// The credentials file could not be written.
+    #[error("cannot write the credentials file {}: {reason}; check --write-credentials / SYSTEMPROMPT_WRITE_CREDENTIALS and the directory's permissions", .path.display())]
+    WriteCredentials {
+        /// The path asked for.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+
+    /// COMMAND was not found in `PATH`.
+    #[error("command not found: {command}; check the image's CMD and PATH")]
+    NotFound {
+        /// The command as given.
+        command: String,
+    },
+
+    /// COMMAND exists but cannot be executed.
+    #[error("cannot execute {command}: {reason}; check its mode (+x), its interpreter line and the architecture")]
+    NotExecutable {
+        /// The command as given.
+        command: String,
+        /// The OS error.
+        reason: String,
+    },
+
+    /// The entrypoint was stopped by a signal before the app started.
+    #[error("stopped by signal {name} before the app started")]
+    Signal {
+        /// The signal number.
+        number: i32,
+        /// Its name, e.g. `SIGTERM`.
+        name: String,
+    },
+
+    /// An internal failure (an OS call that should not fail).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn join_problems(problems: &[ConfigProblem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
+
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() { String::new() } else { format!(": {detail}") }
+}
+
+impl Error {
+    /// The exit code of this error, from the one table in [`exit`].
+    #[must_use]
+    pub fn code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Config(_) => exit::CONFIG,
+            Error::Expired { .. } | Error::Rejected { .. } | Error::EmailMismatch { .. } => exit::REFUSED,
+            Error::Unavailable { .. } => exit::UNAVAILABLE,
+            Error::Protocol { .. } => exit::PROTOCOL,
+            Error::WriteCredentials { .. } => exit::CANT_CREATE,
+            Error::NotFound { .. } => exit::NOT_FOUND,
+            Error::NotExecutable { .. } => exit::NOT_EXECUTABLE,
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Error::Signal { number, .. } => exit::SIGNAL_BASE.saturating_add(*number as u8),
+            Error::Internal(_) => exit::SOFTWARE,
+        }
+    }
+
+    /// Whether `SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1` may let the app start despite this error:
+    /// only a failed whoami (unavailable, refused by the API, protocol, email mismatch), never
+    /// configuration or an expired token.
+    #[must_use]
+    pub fn is_whoami_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Rejected { .. } | Error::EmailMismatch { .. } | Error::Unavailable { .. } | Error::Protocol { .. }
+        )
+    }
+}
