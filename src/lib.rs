@@ -1,14 +1,30 @@
 //! sp-entrypoint: validate SystemPrompt Cloud credentials at container boot, prove them with one
 //! whoami call, then exec (or supervise, as PID 1) the real app.
+//!
+//! The flow, as named stages: [`cli`] → [`logging`] → [`config`] → token expiry ([`token`]) →
+//! [`whoami`] → email match → [`credentials`] → [`exec`] | [`init`] | the `check` report.
+//! Nothing touches the network before the configuration is valid.
 
+pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod error;
+pub mod exec;
 pub mod init;
+pub mod logging;
 pub mod timefmt;
 pub mod token;
 pub mod whoami;
 
 use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::cli::{LogFormat, Mode, ParseOutcome};
+use crate::config::{Config, vars};
+use crate::credentials::Credentials;
+use crate::error::{ConfigProblem, Error};
+use crate::token::Expiry;
+use crate::whoami::Identity;
 
 /// The whole program: `args` is argv (with argv[0]); returns the process exit code.
 pub fn main_entry(args: Vec<OsString>) -> u8 {
@@ -16,5 +32,284 @@ pub fn main_entry(args: Vec<OsString>) -> u8 {
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
         return init::supervisor_main(&args[2..]);
     }
-    0
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let mut format = LogFormat::Text;
+    match run(&args, &env, &mut format) {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e, format);
+            e.code()
+        }
+    }
+}
+
+/// Print the one error line (or block): plain on stderr, or a JSON log line in JSON mode.
+fn report_error(e: &Error, format: LogFormat) {
+    match format {
+        LogFormat::Text => eprintln!("sp-entrypoint: error: {e}"),
+        LogFormat::Json => {
+            let line = serde_json::json!({"level": "ERROR", "message": e.to_string(), "exit_code": e.code()});
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// The environment as UTF-8 pairs for validation (lossy: a non-UTF-8 value then fails the
+/// validation of its variable instead of being silently dropped).
+fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
+    env.iter().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())).collect()
+}
+
+fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.trim().is_empty())
+}
+
+/// The stages. Returns the exit code (check, or the supervised app's), never returns after a
+/// successful exec.
+fn run(args: &[OsString], os_env: &[(OsString, OsString)], format_out: &mut LogFormat) -> Result<u8, Error> {
+    let parsed = match cli::parse(args) {
+        ParseOutcome::Go(p) => p,
+        ParseOutcome::Exit { text, code } => {
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprint!("{text}");
+            }
+            return Ok(code);
+        }
+    };
+    let env = utf8_env(os_env);
+
+    // Logging first, so every later stage can warn; its problems join the configuration's.
+    let mut problems = Vec::new();
+    let format = match (parsed.opts.log_format, lookup(&env, vars::LOG_FORMAT)) {
+        (Some(f), _) => f,
+        (None, None) => LogFormat::Text,
+        (None, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                problems.push(ConfigProblem { var: vars::LOG_FORMAT.into(), message: format!("`{}` is not a log format; use `text` or `json`", v.trim()) });
+                LogFormat::Text
+            }
+        },
+    };
+    *format_out = format;
+    let (filter_var, filter_spec) = match (&parsed.opts.log, lookup(&env, vars::LOG)) {
+        (Some(s), _) => ("--log", s.as_str()),
+        (None, Some(s)) => (vars::LOG, s.trim()),
+        (None, None) => ("", logging::DEFAULT_FILTER),
+    };
+    let filter = logging::parse_filter(filter_spec).unwrap_or_else(|message| {
+        problems.push(ConfigProblem { var: filter_var.into(), message });
+        logging::parse_filter(logging::DEFAULT_FILTER).unwrap_or_default()
+    });
+    let fly = logging::FlyContext {
+        app: lookup(&env, vars::FLY_APP_NAME).map(str::to_owned),
+        machine: lookup(&env, vars::FLY_MACHINE_ID).map(str::to_owned),
+        region: lookup(&env, vars::FLY_REGION).map(str::to_owned),
+    };
+    let span = logging::init(filter, format, &fly);
+    let _entered = span.enter();
+
+    let loaded = config::load(&parsed.opts.settings(), &env, &|p| std::fs::read(p));
+    let cfg = match loaded {
+        Ok((cfg, warnings)) if problems.is_empty() => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            cfg
+        }
+        Ok(_) => return Err(Error::Config(problems)),
+        Err(Error::Config(more)) => {
+            problems.extend(more);
+            return Err(Error::Config(problems));
+        }
+        Err(e) => return Err(e),
+    };
+    if cfg.scrub_token && cfg.write_credentials.is_none() {
+        tracing::warn!("--scrub-token without --write-credentials: the app gets no token at all");
+    }
+
+    let now = timefmt::now_unix();
+    check_expiry(&cfg, now)?;
+
+    let proof = prove(&cfg)?;
+    let credentials = Credentials {
+        api_token: token::Secret::new(cfg.token.expose().to_owned()),
+        api_url: cfg.api_url.clone(),
+        authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
+        user_email: cfg.email.clone(),
+        last_validated_at: proof.as_ref().ok().map(|_| timefmt::rfc3339(timefmt::now_unix())),
+    };
+    if let Some(path) = &cfg.write_credentials {
+        credentials.write_atomic(path)?;
+        tracing::debug!(path = %path.display(), "credentials file written");
+    }
+    drop(credentials);
+
+    match parsed.mode {
+        Mode::Check { json } => {
+            print_report(&cfg, &proof, json, now);
+            match proof {
+                Err(e) if !cfg.allow_unvalidated => Err(e),
+                _ => Ok(0),
+            }
+        }
+        Mode::Run(app_argv) => {
+            if let Ok(id) = &proof {
+                log_success(&cfg, id, now);
+            }
+            let cmd = exec::command(&app_argv, &cfg);
+            let supervise = init::should_supervise(cfg.init, std::process::id());
+            let opts = init::Options { grace: cfg.grace };
+            drop(cfg);
+            drop(_entered);
+            if supervise { init::run(cmd, opts) } else { Err(exec::exec(cmd)) }
+        }
+    }
+}
+
+/// Refuse an expired token before any request; warn when it expires within the hour.
+fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
+    match token::expiry(&cfg.claims, now) {
+        Expiry::Expired { ago } => Err(Error::Expired {
+            expired_at: timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+            ago: timefmt::human_duration(ago),
+        }),
+        Expiry::ExpiresSoon { remaining } => {
+            tracing::warn!(
+                "SYSTEMPROMPT_API_TOKEN expires in {} (at {}); log in again soon and update the secret",
+                timefmt::human_duration(remaining),
+                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now))
+            );
+            Ok(())
+        }
+        Expiry::Unknown => {
+            tracing::warn!("SYSTEMPROMPT_API_TOKEN has no `exp` claim; its expiry is unknown");
+            Ok(())
+        }
+        Expiry::Valid { .. } => Ok(()),
+    }
+}
+
+/// whoami plus the email match, on a current-thread runtime that also listens for SIGTERM and
+/// SIGINT (which end the bootstrap at once with 128+N, also as PID 1). `Ok(Err(e))` is a failed
+/// whoami that `SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1` lets through.
+fn prove(cfg: &Config) -> Result<Result<Identity, Error>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    let request = whoami::Request {
+        api_url: &cfg.api_url,
+        token: &cfg.token,
+        budget: cfg.whoami_timeout,
+        ssl_cert_file: cfg.ssl_cert_file.clone(),
+    };
+    let outcome = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| Error::Internal(format!("cannot watch SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::Internal(format!("cannot watch SIGINT: {e}")))?;
+        tokio::select! {
+            r = whoami::whoami(&request) => Ok(r),
+            _ = term.recv() => Err(Error::Signal { number: 15, name: "SIGTERM".into() }),
+            _ = int.recv() => Err(Error::Signal { number: 2, name: "SIGINT".into() }),
+        }
+    })?;
+    drop(runtime);
+    let checked = outcome.and_then(|id| {
+        if id.email.to_lowercase() == cfg.email.to_lowercase() {
+            Ok(id)
+        } else {
+            Err(Error::EmailMismatch { expected: cfg.email.clone(), actual: id.email })
+        }
+    });
+    match checked {
+        Ok(id) => Ok(Ok(id)),
+        Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => {
+            tracing::warn!(
+                "SECURITY: SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1: starting with UNVALIDATED credentials after a failed whoami (exit code would have been {}): {e}",
+                e.code()
+            );
+            Ok(Err(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+fn expires_text(cfg: &Config, now: u64) -> String {
+    cfg.claims.exp.map_or_else(
+        || "never (no exp claim)".to_owned(),
+        |exp| format!("{} (in {})", timefmt::rfc3339(exp), timefmt::human_duration(exp.saturating_sub(now))),
+    )
+}
+
+fn log_success(cfg: &Config, id: &Identity, now: u64) {
+    tracing::info!(
+        user = %id.email,
+        api = %cfg.api_url,
+        expires = %expires_text(cfg, now),
+        whoami_ms = ms(id.latency),
+        attempts = id.attempts,
+        "credentials validated; starting the app"
+    );
+}
+
+fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: u64) {
+    let status = match token::expiry(&cfg.claims, now) {
+        Expiry::Valid { .. } => "valid",
+        Expiry::ExpiresSoon { .. } => "expires_soon",
+        Expiry::Expired { .. } => "expired",
+        Expiry::Unknown => "unknown",
+    };
+    let authenticated_at = timefmt::rfc3339(cfg.claims.iat.unwrap_or(now));
+    if json {
+        let mut v = serde_json::json!({
+            "user_email": cfg.email,
+            "api_url": cfg.api_url,
+            "authenticated_at": authenticated_at,
+            "expires_at": cfg.claims.exp.map(timefmt::rfc3339),
+            "expires_in_secs": cfg.claims.exp.map(|e| e.saturating_sub(now)),
+            "token_status": status,
+            "validated": proof.is_ok(),
+            "credentials_file": cfg.write_credentials.as_ref().map(|p| p.display().to_string()),
+        });
+        match proof {
+            Ok(id) => {
+                v["user_id"] = id.user_id.clone().into();
+                v["user_name"] = id.name.clone().into();
+                v["whoami_latency_ms"] = ms(id.latency).into();
+                v["whoami_attempts"] = id.attempts.into();
+            }
+            Err(e) => {
+                v["validation_error"] = e.to_string().into();
+                v["validation_exit_code"] = e.code().into();
+            }
+        }
+        println!("{v}");
+    } else {
+        println!("user:              {}", cfg.email);
+        println!("api:               {}", cfg.api_url);
+        println!("token:             {status}, expires {}", expires_text(cfg, now));
+        println!("authenticated_at:  {authenticated_at}");
+        match proof {
+            Ok(id) => println!(
+                "validated:         yes (user {}{}; whoami {} ms, {} attempt{})",
+                id.user_id,
+                id.name.as_ref().map(|n| format!(", {n}")).unwrap_or_default(),
+                ms(id.latency),
+                id.attempts,
+                if id.attempts == 1 { "" } else { "s" }
+            ),
+            Err(e) => println!("validated:         NO ({e})"),
+        }
+        if let Some(p) = &cfg.write_credentials {
+            println!("credentials_file:  {}", p.display());
+        }
+    }
 }

@@ -1,0 +1,170 @@
+//! The credentials, in memory, with exactly the schema of `.systemprompt/credentials.json`, and
+//! the one way to write them to disk: mode 0600 from creation, atomically, never through a symlink.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::token::Secret;
+
+/// The credentials as the SystemPrompt CLI reads them. `Serialize` gives the file's exact schema;
+/// `Debug` redacts the token (it is a [`Secret`]).
+#[derive(Debug, Serialize)]
+pub struct Credentials {
+    /// The API token (serialised in clear: only ever into the 0600 file).
+    #[serde(serialize_with = "expose")]
+    pub api_token: Secret,
+    /// The API endpoint.
+    pub api_url: String,
+    /// Login time, RFC 3339 UTC: the token's `iat`, otherwise the time of the bootstrap.
+    pub authenticated_at: String,
+    /// The account email.
+    pub user_email: String,
+    /// When whoami last succeeded, RFC 3339 UTC; `null` when it was not validated. A recent value
+    /// lets the upstream CLI skip its own whoami round trip.
+    pub last_validated_at: Option<String>,
+}
+
+/// The one place a [`Secret`] is serialised: the credentials file.
+fn expose<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
+}
+
+impl Credentials {
+    /// The file's contents: pretty JSON and a final newline.
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings cannot fail.
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Write the file at `path` atomically with mode 0600: a temporary file in the same
+    /// directory (created 0600, exclusively, not following links), fsync, rename over `path`,
+    /// fsync the directory. Refuses when `path` is a symlink. Creates missing parent
+    /// directories (0700) and drops a `.gitignore` of `*` beside the file, as the CLI does.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), Error> {
+        write_atomic(path, self.to_json().as_bytes()).map_err(|reason| Error::WriteCredentials { path: path.to_path_buf(), reason })
+    }
+}
+
+fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
+    let name = path.file_name().ok_or("the path names no file")?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err("it is a symbolic link; refusing to write through it".into()),
+        Ok(m) if m.is_dir() => return Err("it is a directory".into()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    if !dir.exists() {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let gitignore = dir.join(".gitignore");
+    if !gitignore.exists() {
+        // Best effort: the credentials matter, the .gitignore is a courtesy.
+        let _ = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&gitignore).and_then(|mut f| f.write_all(b"*\n"));
+    }
+    let tmp = dir.join(format!(".{}.tmp.{}.{:x}", name.to_string_lossy(), std::process::id(), unique()));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(nix::libc::O_NOFOLLOW).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename durable; a directory that cannot be opened or synced is not an error.
+        if let Ok(d) = fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok::<(), io::Error>(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.to_string());
+    }
+    Ok(())
+}
+
+/// A per-call unique number for temporary names (two entrypoints, or two threads, never collide).
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn creds() -> Credentials {
+        Credentials {
+            api_token: Secret::new("sp_live_aaa.bbb.ccc".into()),
+            api_url: "https://api.systemprompt.io".into(),
+            authenticated_at: "2026-02-01T10:00:00Z".into(),
+            user_email: "user@example.com".into(),
+            last_validated_at: Some("2026-02-01T10:00:03Z".into()),
+        }
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sp-creds-{tag}-{}-{:x}", std::process::id(), unique()));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn schema_is_exactly_the_credentials_json_one() {
+        let v: serde_json::Value = serde_json::from_str(&creds().to_json()).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["api_token", "api_url", "authenticated_at", "user_email", "last_validated_at"]);
+        assert_eq!(v["api_token"], "sp_live_aaa.bbb.ccc");
+    }
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let d = format!("{:?}", creds());
+        assert!(!d.contains("aaa.bbb"), "{d}");
+        assert!(d.contains("user@example.com"));
+    }
+
+    #[test]
+    fn writes_0600_atomically_and_replaces() {
+        let dir = tempdir("w");
+        let path = dir.join("a/b/credentials.json");
+        creds().write_atomic(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(fs::read_to_string(dir.join("a/b/.gitignore")).unwrap(), "*\n");
+        let mut c = creds();
+        c.user_email = "other@example.com".into();
+        c.write_atomic(&path).unwrap();
+        assert!(fs::read_to_string(&path).unwrap().contains("other@example.com"));
+        // No temporary file is left behind.
+        let left: Vec<_> = fs::read_dir(dir.join("a/b")).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_symlink() {
+        let dir = tempdir("l");
+        let target = dir.join("elsewhere");
+        fs::write(&target, "keep").unwrap();
+        let link = dir.join("credentials.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = creds().write_atomic(&link).unwrap_err();
+        assert_eq!(err.code(), 73);
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,224 @@
+//! The one helper every integration test drives the real binary through: a `#[must_use]`
+//! builder that starts from an empty environment, and an `Outcome` that has already been
+//! scanned for any trace of the tokens it was given.
+#![allow(dead_code, clippy::missing_panics_doc)]
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use fake_cloud::{FakeCloud, Options, Step};
+
+/// The binary under test: `SP_ENTRYPOINT_BIN` (e.g. the static musl build in CI), else cargo's.
+pub fn bin() -> PathBuf {
+    std::env::var_os("SP_ENTRYPOINT_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sp-entrypoint")), PathBuf::from)
+}
+
+/// The email the fake cloud's tokens are minted for in most tests.
+pub const EMAIL: &str = "dev@example.com";
+
+/// A fake cloud on loopback (HTTP), serving `script` first, then the real auth logic.
+pub fn cloud(script: Vec<Step>) -> FakeCloud {
+    FakeCloud::start(Options { script, ..Options::default() }).expect("fake cloud starts")
+}
+
+/// A fake cloud over HTTPS with its own CA.
+pub fn tls_cloud(script: Vec<Step>) -> FakeCloud {
+    FakeCloud::start(Options { script, tls: true, ..Options::default() }).expect("fake cloud starts")
+}
+
+/// A fresh scratch directory under the target dir.
+pub fn scratch(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("sp-it-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// One run of the binary.
+#[must_use]
+pub struct Test {
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    secrets: Vec<String>,
+    stdin_null: bool,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Test {
+    /// An empty environment but `PATH`.
+    pub fn new() -> Self {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+        Test { args: Vec::new(), env: vec![("PATH".into(), path)], secrets: Vec::new(), stdin_null: true }
+    }
+
+    /// Point at `cloud` with a fresh valid token for [`EMAIL`].
+    pub fn cloud(self, cloud: &FakeCloud) -> Self {
+        let token = cloud.token(EMAIL, 86_400);
+        self.url(cloud).token(&token).env("SYSTEMPROMPT_USER_EMAIL", EMAIL)
+    }
+
+    /// Only the URL (and the CA for TLS) of `cloud`.
+    pub fn url(self, cloud: &FakeCloud) -> Self {
+        let mut t = self.env("SYSTEMPROMPT_API_URL", &cloud.url());
+        if let Some(ca) = cloud.ca_pem_path() {
+            t = t.env("SSL_CERT_FILE", ca.to_str().expect("utf-8 path"));
+        }
+        t
+    }
+
+    /// Set `SYSTEMPROMPT_API_TOKEN` and remember it as a secret to scan for.
+    pub fn token(self, token: &str) -> Self {
+        self.secret(token).env("SYSTEMPROMPT_API_TOKEN", token)
+    }
+
+    /// Remember `s` as a secret: no output may contain it, or its payload or signature part.
+    pub fn secret(mut self, s: &str) -> Self {
+        self.secrets.push(s.to_owned());
+        self
+    }
+
+    /// Set (or replace) a variable.
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.retain(|(name, _)| name != k);
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Remove a variable.
+    pub fn env_remove(mut self, k: &str) -> Self {
+        self.env.retain(|(name, _)| name != k);
+        self
+    }
+
+    /// Append arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The command, for tests that need to drive the process themselves.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(&self.args).env_clear().envs(self.env.iter().map(|(k, v)| (k, v)));
+        if self.stdin_null {
+            cmd.stdin(Stdio::null());
+        }
+        cmd
+    }
+
+    /// The secrets to scan for.
+    pub fn secrets(&self) -> Vec<String> {
+        self.secrets.clone()
+    }
+
+    /// Run to completion (bounded: killed after 60 s), scan the output for secrets.
+    pub fn run(self) -> Outcome {
+        let start = Instant::now();
+        let mut child = self.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn the binary");
+        let pid = child.id();
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let t_out = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let status = wait_bounded(&mut child, Duration::from_secs(60));
+        let elapsed = start.elapsed();
+        let stdout = String::from_utf8_lossy(&t_out.join().expect("stdout reader")).into_owned();
+        let stderr = String::from_utf8_lossy(&t_err.join().expect("stderr reader")).into_owned();
+        let outcome = Outcome { code: status, stdout, stderr, elapsed, pid };
+        for s in &self.secrets {
+            assert_no_trace(s, &outcome.stdout, "stdout");
+            assert_no_trace(s, &outcome.stderr, "stderr");
+        }
+        outcome
+    }
+}
+
+fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the binary did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Fail when `text` holds `secret`, or its JWT payload or signature part (any trace of it).
+pub fn assert_no_trace(secret: &str, text: &str, what: &str) {
+    assert!(!text.contains(secret), "{what} contains the token:\n{text}");
+    for part in secret.split('.').skip(1) {
+        if part.len() >= 8 {
+            assert!(!text.contains(part), "{what} contains part of the token:\n{text}");
+        }
+    }
+}
+
+/// What a run gave.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code, or 128+N for a signal.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The PID the binary ran as.
+    pub pid: u32,
+}
+
+impl Outcome {
+    /// Assert the exit code, showing the output when it differs.
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    /// Assert stderr contains `s`.
+    pub fn stderr_has(&self, s: &str) -> &Self {
+        assert!(self.stderr.contains(s), "stderr lacks {s:?}:\n{}", self.stderr);
+        self
+    }
+    /// Assert stderr lacks `s`.
+    pub fn stderr_lacks(&self, s: &str) -> &Self {
+        assert!(!self.stderr.contains(s), "stderr has {s:?}:\n{}", self.stderr);
+        self
+    }
+    /// Assert stdout contains `s`.
+    pub fn stdout_has(&self, s: &str) -> &Self {
+        assert!(self.stdout.contains(s), "stdout lacks {s:?}:\n{}", self.stdout);
+        self
+    }
+}
+
+/// Read a file written by an app under test.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
