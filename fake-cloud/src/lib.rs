@@ -1,4 +1,4 @@
-//! `fake_cloud`: the project's own fake of the SystemPrompt Cloud API.
+//! `fake_cloud`: the project's own fake of the `SystemPrompt` Cloud API.
 //!
 //! It serves `GET /api/v1/auth/me` (whoami) over plain HTTP or HTTPS on loopback, with a
 //! hand-written HTTP/1.1 server so every misbehaviour can be scripted: a queue of [`Step`]s,

@@ -1,7 +1,8 @@
 //! The `fake-cloud` binary: serve the fake cloud API, mint test tokens, or run a command
-//! against a fresh fake with the SystemPrompt env vars set.
+//! against a fresh fake with the `SystemPrompt` env vars set.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
@@ -12,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use fake_cloud::{DEFAULT_EMAIL, FakeCloud, Options, Step, parse_script, parse_step};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// A scriptable fake of the SystemPrompt Cloud whoami API (`GET /api/v1/auth/me`).
+/// A scriptable fake of the `SystemPrompt` Cloud whoami API (`GET /api/v1/auth/me`).
 #[derive(Parser, Debug)]
 #[command(name = "fake-cloud", version)]
 struct Cli {
@@ -26,8 +27,11 @@ enum Command {
     Serve(ServeArgs),
     /// Print a token signed with the fake's key.
     Mint(MintArgs),
-    /// Start a fake, run COMMAND with SYSTEMPROMPT_API_TOKEN, SYSTEMPROMPT_USER_EMAIL,
-    /// SYSTEMPROMPT_API_URL (and SSL_CERT_FILE with --tls) set, exit with its exit code.
+    // The help text names env vars, which doc comments would want in backticks.
+    #[command(
+        about = "Start a fake, run COMMAND with SYSTEMPROMPT_API_TOKEN, SYSTEMPROMPT_USER_EMAIL, \
+                 SYSTEMPROMPT_API_URL (and SSL_CERT_FILE with --tls) set, exit with its exit code"
+    )]
     Run(RunArgs),
 }
 
@@ -109,8 +113,8 @@ fn main() -> ExitCode {
             println!("{token}");
             Ok(0)
         }
-        Command::Serve(s) => serve(s),
-        Command::Run(r) => run(r),
+        Command::Serve(s) => serve(&s),
+        Command::Run(r) => run(&r),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -145,7 +149,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start a runtime: {e}"))
 }
 
-fn serve(args: ServeArgs) -> Result<u8, String> {
+fn serve(args: &ServeArgs) -> Result<u8, String> {
     let opts = options(&args.server, !args.quiet)?;
     let _ = fake_cloud::raise_fd_limit();
     let rt = runtime()?;
@@ -158,24 +162,29 @@ fn serve(args: ServeArgs) -> Result<u8, String> {
     if let Some(ca) = fake.ca_pem_path() {
         eprintln!("fake-cloud: CA certificate in {}", ca.display());
     }
+    // Handlers first: a SIGTERM right after the "listening" line must stop us cleanly.
+    let (mut term, mut int) = {
+        let _guard = rt.enter();
+        (
+            signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
+            signal(SignalKind::interrupt()).map_err(|e| e.to_string())?,
+        )
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "fake-cloud listening on {url}");
     let _ = out.flush();
     drop(out);
     rt.block_on(async {
-        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         tokio::select! {
             _ = term.recv() => {},
             _ = int.recv() => {},
         }
-        Ok::<(), String>(())
-    })?;
+    });
     eprintln!("fake-cloud: stopping; {}", fake.stats());
     Ok(0)
 }
 
-fn run(args: RunArgs) -> Result<u8, String> {
+fn run(args: &RunArgs) -> Result<u8, String> {
     let opts = options(&args.server, args.verbose)?;
     let _ = fake_cloud::raise_fd_limit();
     let email = opts.email.clone();
@@ -195,12 +204,21 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let mut set = format!("SYSTEMPROMPT_API_URL={url} SYSTEMPROMPT_USER_EMAIL={email}");
     if let Some(ca) = fake.ca_pem_path() {
         cmd.env("SSL_CERT_FILE", ca);
-        set.push_str(&format!(" SSL_CERT_FILE={}", ca.display()));
+        let _ = write!(set, " SSL_CERT_FILE={}", ca.display());
     }
     eprintln!(
         "fake-cloud: running {} with {set} SYSTEMPROMPT_API_TOKEN=<minted, not shown>",
         program.to_string_lossy()
     );
+    // SIGINT from a terminal reaches the child through the process group: just survive
+    // it. SIGTERM sent to us alone is forwarded.
+    let (mut term, mut int) = {
+        let _guard = rt.enter();
+        (
+            signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
+            signal(SignalKind::interrupt()).map_err(|e| e.to_string())?,
+        )
+    };
     let code = rt.block_on(async {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
@@ -212,10 +230,6 @@ fn run(args: RunArgs) -> Result<u8, String> {
                 });
             }
         };
-        // SIGINT from a terminal reaches the child through the process group: just survive
-        // it. SIGTERM sent to us alone is forwarded.
-        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         loop {
             tokio::select! {
                 status = child.wait() => {

@@ -125,8 +125,8 @@ impl std::error::Error for ParseError {}
 
 /// Parse a comma-separated script such as `503,429:retry-after=2,ok`.
 ///
-/// A piece that starts with a space continues the previous item, so an HTTP date works:
-/// `503:retry-after=Wed, 21 Oct 2015 07:28:00 GMT,ok`. Empty input gives an empty script.
+/// A comma right after `=Mon` .. `=Sun` and followed by a space belongs to an HTTP date, so
+/// `503:retry-after=Wed, 21 Oct 2015 07:28:00 GMT,ok` works. Empty input gives an empty script.
 ///
 /// Items (case-insensitive names):
 /// `ok`; `CODE[:retry-after=V][:type=CT][:body=TEXT]` (e.g. `503`, `429:retry-after=2`);
@@ -138,7 +138,7 @@ pub fn parse_script(text: &str) -> Result<Vec<Step>, ParseError> {
     let mut items: Vec<String> = Vec::new();
     for piece in text.split(',') {
         match items.last_mut() {
-            Some(last) if piece.starts_with(' ') => {
+            Some(last) if piece.starts_with(' ') && ends_with_weekday(last) => {
                 last.push(',');
                 last.push_str(piece);
             }
@@ -151,6 +151,15 @@ pub fn parse_script(text: &str) -> Result<Vec<Step>, ParseError> {
         .filter(|i| !i.is_empty())
         .map(parse_step)
         .collect()
+}
+
+/// Whether `item` ends with `=Mon` .. `=Sun`: the start of an HTTP date, whose comma is
+/// not an item separator.
+fn ends_with_weekday(item: &str) -> bool {
+    let lower = item.trim_end().to_ascii_lowercase();
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .any(|d| lower.ends_with(&format!("={d}")))
 }
 
 /// Parse one script item (see [`parse_script`]).
@@ -361,7 +370,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_mins(1)));
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("-1s"), None);
         assert_eq!(parse_size("10"), Some(10));

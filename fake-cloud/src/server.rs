@@ -69,21 +69,33 @@ impl Bucket {
 /// Counters shared by every connection.
 #[derive(Default)]
 pub struct Counters {
+    /// See [`Stats::requests`].
     pub requests: AtomicUsize,
+    /// See [`Stats::ok`].
     pub ok: AtomicUsize,
+    /// See [`Stats::unauthorized`].
     pub unauthorized: AtomicUsize,
+    /// See [`Stats::rate_limited`].
     pub rate_limited: AtomicUsize,
+    /// See [`Stats::scripted`].
     pub scripted: AtomicUsize,
+    /// See [`Stats::connections`].
     pub connections: AtomicUsize,
 }
 
 /// State shared by the accept loop, every connection and the [`crate::FakeCloud`] handle.
 pub struct Shared {
+    /// The steps still to take, in order.
     pub script: Mutex<VecDeque<Step>>,
+    /// The step once the script is used up.
     pub default_step: Step,
+    /// The email for valid tokens without an `email` claim.
     pub email: String,
+    /// Log one line per request to stderr.
     pub log: bool,
+    /// The rate limiter, if any.
     pub limiter: Option<Mutex<Bucket>>,
+    /// The counters.
     pub counters: Counters,
 }
 
@@ -394,120 +406,45 @@ async fn whoami(conn: &mut Conn, head: &Head, shared: &Shared, keep: bool) -> Ne
     if step != Step::Ok {
         shared.counters.scripted.fetch_add(1, Ordering::SeqCst);
     }
-    let name = step.name();
-    let auth = |shared: &Shared| {
-        let a = authorize(head, shared);
-        shared.log(format_args!(
-            "GET {WHOAMI_PATH} step={name} auth={} -> {}",
-            a.verdict, a.code
-        ));
-        a
-    };
-    let log_step = |what: &dyn std::fmt::Display| {
-        shared.log(format_args!("GET {WHOAMI_PATH} step={name} -> {what}"));
-    };
     match step {
-        Step::Ok => {
-            let a = auth(shared);
-            send(
-                conn,
-                a.code,
-                &[("Content-Type", JSON)],
-                a.body.as_bytes(),
-                keep,
-            )
-            .await
+        Step::Ok | Step::Delay(_) | Step::Trickle { .. } | Step::Http10Close | Step::Chunked => {
+            auth_step(conn, head, shared, step, keep).await
         }
-        Step::Delay(d) => {
-            tokio::time::sleep(d).await;
-            let a = auth(shared);
-            send(
-                conn,
-                a.code,
-                &[("Content-Type", JSON)],
-                a.body.as_bytes(),
-                keep,
-            )
-            .await
+        other => {
+            shared.log(format_args!(
+                "GET {WHOAMI_PATH} step={} (auth not checked)",
+                other.name()
+            ));
+            scripted_step(conn, other, keep).await
         }
-        Step::Status {
-            code,
-            retry_after,
-            body,
-            content_type,
-        } => {
-            log_step(&code);
-            let body = body.unwrap_or_else(|| {
-                error_json("scripted_status", &format!("scripted status {code}"))
-            });
-            let mut headers = vec![("Content-Type", content_type.as_deref().unwrap_or(JSON))];
-            if let Some(ra) = retry_after.as_deref() {
-                headers.push(("Retry-After", ra));
-            }
-            send(conn, code, &headers, body.as_bytes(), keep).await
-        }
-        Step::Hang => {
-            log_step(&"no answer");
-            let mut scratch = [0u8; 1024];
-            loop {
-                match conn.read(&mut scratch).await {
-                    Ok(0) | Err(_) => return Next::Abort,
-                    Ok(_) => {}
-                }
-            }
-        }
-        Step::Redirect { code, location } => {
-            log_step(&code);
-            let headers = [("Location", location.as_str()), ("Content-Type", JSON)];
-            send(conn, code, &headers, b"", keep).await
-        }
-        Step::HugeBody { bytes } => {
-            log_step(&format_args!("200 with {bytes} bytes"));
-            huge_body(conn, bytes, false, keep).await
-        }
-        Step::HugeChunked { bytes } => {
-            log_step(&format_args!("200 with {bytes} bytes chunked"));
-            huge_body(conn, bytes, true, keep).await
-        }
-        Step::InvalidJson => {
-            log_step(&200);
-            send(conn, 200, &[("Content-Type", JSON)], b"{\"user\": ", keep).await
-        }
-        Step::EmptyBody => {
-            log_step(&200);
-            send(conn, 200, &[("Content-Type", JSON)], b"", keep).await
-        }
-        Step::WrongContentType => {
-            log_step(&200);
-            let body = b"<!doctype html><html><head><title>Sign in</title></head>\
-                <body><h1>Sign in</h1></body></html>";
-            let headers = [("Content-Type", "text/html; charset=utf-8")];
-            send(conn, 200, &headers, body, keep).await
-        }
-        Step::ResetMidBody => {
-            log_step(&"200, 20 of 500 bytes, then reset");
-            let head =
-                http::response_head(1, 200, &[("Content-Type", JSON), ("Content-Length", "500")]);
-            let mut out = head;
-            out.extend_from_slice(br#"{"user":{"id":"user_"#);
-            let _ = write_flush(conn, &out).await;
-            let _ = conn.tcp().set_zero_linger();
-            Next::Abort
-        }
+    }
+}
+
+/// The steps that answer with the real auth logic's response, delivered in some way.
+async fn auth_step(conn: &mut Conn, head: &Head, shared: &Shared, step: Step, keep: bool) -> Next {
+    if let Step::Delay(d) = step {
+        tokio::time::sleep(d).await;
+    }
+    let a = authorize(head, shared);
+    shared.log(format_args!(
+        "GET {WHOAMI_PATH} step={} auth={} -> {}",
+        step.name(),
+        a.verdict,
+        a.code
+    ));
+    let body = a.body.as_bytes();
+    match step {
         Step::Trickle { interval } => {
-            let a = auth(shared);
-            let len = a.body.len().to_string();
+            let len = body.len().to_string();
             let mut headers = vec![("Content-Type", JSON), ("Content-Length", len.as_str())];
             if !keep {
                 headers.push(("Connection", "close"));
             }
-            if write_flush(conn, &http::response_head(1, a.code, &headers))
-                .await
-                .is_err()
-            {
+            let head = http::response_head(1, a.code, &headers);
+            if write_flush(conn, &head).await.is_err() {
                 return Next::Abort;
             }
-            for b in a.body.as_bytes() {
+            for b in body {
                 tokio::time::sleep(interval).await;
                 if write_flush(conn, std::slice::from_ref(b)).await.is_err() {
                     return Next::Abort;
@@ -516,23 +453,20 @@ async fn whoami(conn: &mut Conn, head: &Head, shared: &Shared, keep: bool) -> Ne
             Next::KeepAlive
         }
         Step::Http10Close => {
-            let a = auth(shared);
             let mut out = http::response_head(0, a.code, &[("Content-Type", JSON)]);
-            out.extend_from_slice(a.body.as_bytes());
+            out.extend_from_slice(body);
             match write_flush(conn, &out).await {
                 Ok(()) => Next::Close,
                 Err(_) => Next::Abort,
             }
         }
         Step::Chunked => {
-            let a = auth(shared);
             let mut headers = vec![("Content-Type", JSON), ("Transfer-Encoding", "chunked")];
             if !keep {
                 headers.push(("Connection", "close"));
             }
             let mut out = http::response_head(1, a.code, &headers);
-            let size = a.body.len().div_ceil(4).max(1);
-            for piece in a.body.as_bytes().chunks(size) {
+            for piece in body.chunks(body.len().div_ceil(4).max(1)) {
                 out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
                 out.extend_from_slice(piece);
                 out.extend_from_slice(b"\r\n");
@@ -543,10 +477,61 @@ async fn whoami(conn: &mut Conn, head: &Head, shared: &Shared, keep: bool) -> Ne
                 Err(_) => Next::Abort,
             }
         }
-        Step::Close => {
-            log_step(&"closed without answering");
+        _ => send(conn, a.code, &[("Content-Type", JSON)], body, keep).await,
+    }
+}
+
+/// The steps that answer without looking at the token.
+async fn scripted_step(conn: &mut Conn, step: Step, keep: bool) -> Next {
+    match step {
+        Step::Status {
+            code,
+            retry_after,
+            body,
+            content_type,
+        } => {
+            let body = body.unwrap_or_else(|| {
+                error_json("scripted_status", &format!("scripted status {code}"))
+            });
+            let mut headers = vec![("Content-Type", content_type.as_deref().unwrap_or(JSON))];
+            if let Some(ra) = retry_after.as_deref() {
+                headers.push(("Retry-After", ra));
+            }
+            send(conn, code, &headers, body.as_bytes(), keep).await
+        }
+        Step::Hang => {
+            let mut scratch = [0u8; 1024];
+            loop {
+                match conn.read(&mut scratch).await {
+                    Ok(0) | Err(_) => return Next::Abort,
+                    Ok(_) => {}
+                }
+            }
+        }
+        Step::Redirect { code, location } => {
+            let headers = [("Location", location.as_str()), ("Content-Type", JSON)];
+            send(conn, code, &headers, b"", keep).await
+        }
+        Step::HugeBody { bytes } => huge_body(conn, bytes, false, keep).await,
+        Step::HugeChunked { bytes } => huge_body(conn, bytes, true, keep).await,
+        Step::InvalidJson => send(conn, 200, &[("Content-Type", JSON)], b"{\"user\": ", keep).await,
+        Step::EmptyBody => send(conn, 200, &[("Content-Type", JSON)], b"", keep).await,
+        Step::WrongContentType => {
+            let body = b"<!doctype html><html><head><title>Sign in</title></head>\
+                <body><h1>Sign in</h1></body></html>";
+            let headers = [("Content-Type", "text/html; charset=utf-8")];
+            send(conn, 200, &headers, body, keep).await
+        }
+        Step::ResetMidBody => {
+            let headers = [("Content-Type", JSON), ("Content-Length", "500")];
+            let mut out = http::response_head(1, 200, &headers);
+            out.extend_from_slice(br#"{"user":{"id":"user_"#);
+            let _ = write_flush(conn, &out).await;
+            let _ = conn.tcp().set_zero_linger();
             Next::Abort
         }
+        // `Close`, and the auth steps (never routed here).
+        _ => Next::Abort,
     }
 }
 

@@ -168,8 +168,10 @@ mod tests {
 
     #[test]
     fn base64url_roundtrip() {
-        for len in 0..40 {
-            let data: Vec<u8> = (0..len).map(|i| (i * 37 + 250) as u8).collect();
+        for len in 0..40u8 {
+            let data: Vec<u8> = (0..len)
+                .map(|i: u8| i.wrapping_mul(37).wrapping_add(250))
+                .collect();
             let enc = b64url_encode(&data);
             assert!(!enc.contains('='));
             assert_eq!(b64url_decode(&enc).unwrap(), data);
