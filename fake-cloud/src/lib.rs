@@ -264,6 +264,8 @@ impl FakeCloud {
             log: opts.log,
             limiter: opts.rate_limit.map(|r| Mutex::new(server::Bucket::new(r))),
             counters: server::Counters::default(),
+            arrival_lock: Mutex::new(()),
+            arrived: std::sync::Condvar::new(),
         });
         let acceptor = material.map(|m| tokio_rustls::TlsAcceptor::from(m.config));
         let (tx, rx) = oneshot::channel();
@@ -319,6 +321,13 @@ impl FakeCloud {
     /// Whoami requests received so far.
     pub fn requests(&self) -> usize {
         self.stats().requests
+    }
+
+    /// Block until at least `n` whoami requests have arrived (the request head was read;
+    /// the step may still be running, e.g. [`Step::Hang`]) or `timeout` passes; returns
+    /// whether they did. For tests that must act while a request is in flight.
+    pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
+        self.shared.wait_requests(n, timeout)
     }
 
     /// TCP connections accepted so far.

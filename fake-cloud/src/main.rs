@@ -13,9 +13,13 @@ use clap::{Args, Parser, Subcommand};
 use fake_cloud::{DEFAULT_EMAIL, FakeCloud, Options, Step, parse_script, parse_step};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// A scriptable fake of the `SystemPrompt` Cloud whoami API (`GET /api/v1/auth/me`).
+/// The command line.
 #[derive(Parser, Debug)]
-#[command(name = "fake-cloud", version)]
+#[command(
+    name = "fake-cloud",
+    version,
+    about = "A scriptable fake of the SystemPrompt Cloud whoami API (GET /api/v1/auth/me)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,10 @@ pub struct Shared {
     pub limiter: Option<Mutex<Bucket>>,
     /// The counters.
     pub counters: Counters,
+    /// Paired with `arrived`: notified whenever a whoami request arrives.
+    pub arrival_lock: Mutex<()>,
+    /// Notified whenever a whoami request arrives.
+    pub arrived: Condvar,
 }
 
 impl Shared {
@@ -112,6 +116,30 @@ impl Shared {
             scripted: get(&c.scripted),
             connections: get(&c.connections),
         }
+    }
+
+    /// Block until at least `n` whoami requests have arrived or `timeout` passes.
+    pub fn wait_requests(&self, n: usize, timeout: Duration) -> bool {
+        let guard = self
+            .arrival_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (_guard, result) = self
+            .arrived
+            .wait_timeout_while(guard, timeout, |()| {
+                self.counters.requests.load(Ordering::SeqCst) < n
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        !result.timed_out() || self.counters.requests.load(Ordering::SeqCst) >= n
+    }
+
+    fn count_request(&self) {
+        let _guard = self
+            .arrival_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.counters.requests.fetch_add(1, Ordering::SeqCst);
+        self.arrived.notify_all();
     }
 
     fn next_step(&self) -> Step {
@@ -394,7 +422,7 @@ fn authorize(head: &Head, shared: &Shared) -> AuthResponse {
 }
 
 async fn whoami(conn: &mut Conn, head: &Head, shared: &Shared, keep: bool) -> Next {
-    shared.counters.requests.fetch_add(1, Ordering::SeqCst);
+    shared.count_request();
     if shared.rate_limited() {
         shared.counters.rate_limited.fetch_add(1, Ordering::SeqCst);
         shared.log(format_args!("GET {WHOAMI_PATH} rate limited -> 429"));

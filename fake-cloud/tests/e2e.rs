@@ -380,6 +380,8 @@ fn connection_misbehaviours() {
     // Hang: no answer (a read timeout here is the assertion, not synchronisation).
     let mut s = TcpStream::connect(addr(&fake)).unwrap();
     s.write_all(request(ME, None, false).as_bytes()).unwrap();
+    assert!(fake.wait_for_requests(3, Duration::from_secs(10)));
+    assert!(!fake.wait_for_requests(4, Duration::from_millis(1)));
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let e = s.read(&mut buf).unwrap_err();
