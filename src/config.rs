@@ -33,7 +33,7 @@ pub mod vars {
     pub const GRACE: &str = "SYSTEMPROMPT_GRACE";
     /// `1` removes the token from the app's environment (`--scrub-token`).
     pub const SCRUB_TOKEN: &str = "SYSTEMPROMPT_SCRUB_TOKEN";
-    /// Log filter, RUST_LOG syntax (`--log`).
+    /// Log filter, `RUST_LOG` syntax (`--log`).
     pub const LOG: &str = "SYSTEMPROMPT_LOG";
     /// `text|json` (`--log-format`).
     pub const LOG_FORMAT: &str = "SYSTEMPROMPT_LOG_FORMAT";
@@ -84,6 +84,7 @@ pub struct CliSettings {
 
 /// The validated configuration.
 #[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent yes/no settings, not a state machine
 pub struct Config {
     /// The token (trimmed).
     pub token: Secret,
@@ -128,9 +129,9 @@ pub mod option_names {
 }
 
 /// The largest whoami budget accepted.
-pub const MAX_WHOAMI_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const MAX_WHOAMI_TIMEOUT: Duration = Duration::from_hours(1);
 /// The largest grace period accepted.
-pub const MAX_GRACE: Duration = Duration::from_secs(300);
+pub const MAX_GRACE: Duration = Duration::from_mins(5);
 
 /// The `SYSTEMPROMPT_` variables, as read by envy (prefix stripped, lowercased). No `Debug`:
 /// it holds the token.
@@ -186,7 +187,11 @@ fn env_get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn shown(value: &str) -> String {
     const MAX_SHOWN: usize = 24;
     let n = value.chars().count();
-    if n <= MAX_SHOWN { format!("{value:?}") } else { format!("a value of {n} characters") }
+    if n <= MAX_SHOWN {
+        format!("{value:?}")
+    } else {
+        format!("a value of {n} characters")
+    }
 }
 
 /// Overwrite a byte buffer that may hold a secret, then drop it.
@@ -209,6 +214,18 @@ struct Sourced {
     file: Option<String>,
 }
 
+/// The validated flags and options of [`Config`].
+#[allow(clippy::struct_excessive_bools)] // independent yes/no settings
+struct Options {
+    whoami_timeout: Duration,
+    allow_unvalidated: bool,
+    write_credentials: Option<PathBuf>,
+    init: InitMode,
+    grace: Duration,
+    scrub_token: bool,
+    ssl_cert_file: Option<PathBuf>,
+}
+
 /// What a required value is, for messages.
 struct Required<'a> {
     var: &'a str,
@@ -220,7 +237,10 @@ struct Required<'a> {
 
 impl Report {
     fn problem(&mut self, var: &str, message: impl Into<String>) {
-        self.problems.push(ConfigProblem { var: var.to_owned(), message: message.into() });
+        self.problems.push(ConfigProblem {
+            var: var.to_owned(),
+            message: message.into(),
+        });
     }
 
     /// `value` trimmed, or `None` when empty or whitespace-only (unset). Warns when trimmed.
@@ -230,7 +250,9 @@ impl Report {
             return None;
         }
         if t.len() != value.len() {
-            self.warnings.push(format!("{name} had surrounding whitespace (a trailing newline?); it was trimmed"));
+            self.warnings.push(format!(
+                "{name} had surrounding whitespace (a trailing newline?); it was trimmed"
+            ));
         }
         Some(t)
     }
@@ -248,7 +270,10 @@ impl Report {
         read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
     ) -> Option<Sourced> {
         let raw = raw.map(Secret::new);
-        let value = raw.as_ref().and_then(|s| self.trimmed(r.var, s.expose())).map(|v| Secret::new(v.to_owned()));
+        let value = raw
+            .as_ref()
+            .and_then(|s| self.trimmed(r.var, s.expose()))
+            .map(|v| Secret::new(v.to_owned()));
         let path = self.trimmed_owned(r.file_var, raw_file);
         match (value, path) {
             (Some(_), Some(_)) => {
@@ -266,7 +291,10 @@ impl Report {
             (None, None) => {
                 self.problem(
                     r.var,
-                    format!("not set; set it (fly secrets set {}=...) or {} to a file holding it", r.var, r.file_var),
+                    format!(
+                        "not set; set it (fly secrets set {}=...) or {} to a file holding it",
+                        r.var, r.file_var
+                    ),
                 );
                 None
             }
@@ -303,16 +331,28 @@ impl Report {
             Ok(text) => Secret::new(text),
             Err(e) => {
                 zero_bytes(e.into_bytes());
-                self.problem(r.file_var, format!("{path:?} is not UTF-8 text; write {} into it as plain text", r.what));
+                self.problem(
+                    r.file_var,
+                    format!(
+                        "{path:?} is not UTF-8 text; write {} into it as plain text",
+                        r.what
+                    ),
+                );
                 return None;
             }
         };
         let content = text.expose();
         // One final newline is how text files end; only other whitespace earns a warning.
-        let body = content.strip_suffix("\r\n").or_else(|| content.strip_suffix('\n')).unwrap_or(content);
+        let body = content
+            .strip_suffix("\r\n")
+            .or_else(|| content.strip_suffix('\n'))
+            .unwrap_or(content);
         let trimmed = body.trim();
         if trimmed.is_empty() {
-            self.problem(r.file_var, format!("{path:?} is empty; write {} into it", r.what));
+            self.problem(
+                r.file_var,
+                format!("{path:?} is empty; write {} into it", r.what),
+            );
             return None;
         }
         if trimmed.len() != body.len() {
@@ -321,12 +361,17 @@ impl Report {
                 r.file_var
             ));
         }
-        Some(Sourced { value: Secret::new(trimmed.to_owned()), file: Some(path) })
+        Some(Sourced {
+            value: Secret::new(trimmed.to_owned()),
+            file: Some(path),
+        })
     }
 
     /// A yes/no variable; unset or empty is `false`.
     fn flag(&mut self, var: &str, raw: Option<&str>) -> bool {
-        let Some(v) = self.trimmed_owned(var, raw) else { return false };
+        let Some(v) = self.trimmed_owned(var, raw) else {
+            return false;
+        };
         parse_bool(&v).unwrap_or_else(|| {
             self.problem(
                 var,
@@ -349,15 +394,17 @@ impl Report {
         hint: &str,
     ) -> Result<Option<String>, ()> {
         let (flag, var) = option;
-        match cli {
-            Some(v) => match self.trimmed(flag, v) {
-                Some(t) => Ok(Some(t.to_owned())),
-                None => {
-                    self.problem(&format!("{flag} / {var}"), format!("{flag} is given an empty value; {hint}"));
-                    Err(())
-                }
-            },
-            None => Ok(self.trimmed_owned(var, env)),
+        let Some(v) = cli else {
+            return Ok(self.trimmed_owned(var, env));
+        };
+        if let Some(t) = self.trimmed(flag, v) {
+            Ok(Some(t.to_owned()))
+        } else {
+            self.problem(
+                &format!("{flag} / {var}"),
+                format!("{flag} is given an empty value; {hint}"),
+            );
+            Err(())
         }
     }
 
@@ -377,12 +424,20 @@ impl Report {
         } else {
             format!("more than 0 and at most {}", max.as_secs())
         };
-        let hint = format!("give a number of seconds ({range}), like {}", default.as_secs());
-        let Ok(value) = self.pick(option, cli, env, &hint) else { return default };
+        let hint = format!(
+            "give a number of seconds ({range}), like {}",
+            default.as_secs()
+        );
+        let Ok(value) = self.pick(option, cli, env, &hint) else {
+            return default;
+        };
         let Some(v) = value else { return default };
         match parse_seconds(&v) {
             None => {
-                self.problem(&name, format!("{} is not a number of seconds; {hint}, or 0.5", shown(&v)));
+                self.problem(
+                    &name,
+                    format!("{} is not a number of seconds; {hint}, or 0.5", shown(&v)),
+                );
                 default
             }
             Some(d) if d.is_zero() && !zero_ok => {
@@ -392,11 +447,139 @@ impl Report {
             Some(d) if d > max => {
                 self.problem(
                     &name,
-                    format!("{} is more than the maximum of {} seconds; {hint}", shown(&v), max.as_secs()),
+                    format!(
+                        "{} is more than the maximum of {} seconds; {hint}",
+                        shown(&v),
+                        max.as_secs()
+                    ),
                 );
                 default
             }
             Some(d) => d,
+        }
+    }
+
+    /// The token from `SYSTEMPROMPT_API_TOKEN` or its `_FILE`, with its claims.
+    fn token(
+        &mut self,
+        raw: Option<String>,
+        raw_file: Option<&str>,
+        read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Option<(Sourced, Claims)> {
+        let req = Required {
+            var: vars::API_TOKEN,
+            file_var: vars::API_TOKEN_FILE,
+            what: "the token",
+            secret: true,
+        };
+        let token = self.required(&req, raw, raw_file, read_file)?;
+        match crate::token::decode_claims(token.value.expose()) {
+            Ok(claims) => Some((token, claims)),
+            Err(e) => {
+                let (var, message) = match &token.file {
+                    None => (vars::API_TOKEN, e.to_string()),
+                    Some(path) => (vars::API_TOKEN_FILE, format!("the token in {path:?}: {e}")),
+                };
+                self.problem(var, message);
+                None
+            }
+        }
+    }
+
+    /// The email from `SYSTEMPROMPT_USER_EMAIL` or its `_FILE`, and whether it came from the file.
+    fn email(
+        &mut self,
+        raw: Option<String>,
+        raw_file: Option<&str>,
+        read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Option<(String, bool)> {
+        let req = Required {
+            var: vars::USER_EMAIL,
+            file_var: vars::USER_EMAIL_FILE,
+            what: "the email",
+            secret: false,
+        };
+        let email = self.required(&req, raw, raw_file, read_file)?;
+        match validate_email(email.value.expose()) {
+            Ok(()) => Some((email.value.expose().to_owned(), email.file.is_some())),
+            Err(msg) => {
+                match &email.file {
+                    None => self.problem(vars::USER_EMAIL, msg),
+                    Some(path) => self.problem(
+                        vars::USER_EMAIL_FILE,
+                        format!("the email in {path:?} {msg}"),
+                    ),
+                }
+                None
+            }
+        }
+    }
+
+    /// The flags and options (each defaulted when invalid, with a problem recorded).
+    fn options(&mut self, cli: &CliSettings, raw: &RawEnv, env: &[(String, String)]) -> Options {
+        let allow_unvalidated = self.flag(
+            vars::ALLOW_UNVALIDATED,
+            raw.allow_unvalidated_creds.as_deref(),
+        );
+        // The flag wins when given; the variable is not even looked at then.
+        let scrub_token =
+            cli.scrub_token || self.flag(vars::SCRUB_TOKEN, raw.scrub_token.as_deref());
+        let whoami_timeout = self.seconds(
+            ("--whoami-timeout", vars::WHOAMI_TIMEOUT),
+            cli.whoami_timeout.as_deref(),
+            raw.whoami_timeout.as_deref(),
+            DEFAULT_WHOAMI_TIMEOUT,
+            MAX_WHOAMI_TIMEOUT,
+            false,
+        );
+        let grace = self.seconds(
+            ("--grace", vars::GRACE),
+            cli.grace.as_deref(),
+            raw.grace.as_deref(),
+            DEFAULT_GRACE,
+            MAX_GRACE,
+            true,
+        );
+        let init_hint = "use auto, always or never";
+        let init = match self.pick(
+            ("--init", vars::INIT),
+            cli.init.as_deref(),
+            raw.init.as_deref(),
+            init_hint,
+        ) {
+            Ok(Some(v)) => parse_init_mode(&v).unwrap_or_else(|| {
+                self.problem(
+                    option_names::INIT,
+                    format!("{} is not a mode; {init_hint} (default: auto)", shown(&v)),
+                );
+                InitMode::Auto
+            }),
+            Ok(None) | Err(()) => InitMode::Auto,
+        };
+        let write_credentials = match &cli.write_credentials {
+            Some(p) if p.as_os_str().is_empty() => {
+                self.problem(
+                    option_names::WRITE_CREDENTIALS,
+                    "--write-credentials is given an empty path; give the path of the credentials.json to write, or leave it out",
+                );
+                None
+            }
+            Some(p) => Some(p.clone()),
+            None => self
+                .trimmed_owned(vars::WRITE_CREDENTIALS, raw.write_credentials.as_deref())
+                .map(PathBuf::from),
+        };
+        let ssl_cert_file = self
+            .trimmed_owned(vars::SSL_CERT_FILE, env_get(env, vars::SSL_CERT_FILE))
+            .map(PathBuf::from);
+        Options {
+            whoami_timeout,
+            allow_unvalidated,
+            write_credentials,
+            init,
+            grace,
+            scrub_token,
+            ssl_cert_file,
         }
     }
 
@@ -424,7 +607,8 @@ impl Report {
 
 /// Whether a `_FILE` value is really a token pasted in the wrong variable.
 fn looks_like_token(value: &str) -> bool {
-    crate::token::decode_claims(value).is_ok() || (value.contains("eyJ") && value.matches('.').count() >= 2)
+    crate::token::decode_claims(value).is_ok()
+        || (value.contains("eyJ") && value.matches('.').count() >= 2)
 }
 
 /// `1/true/yes/on` is `true`, `0/false/no/off` is `false` (case-insensitive), else `None`.
@@ -445,7 +629,10 @@ pub fn parse_seconds(value: &str) -> Option<Duration> {
         Some(_) => return None,
         None => (value, ""),
     };
-    if whole.is_empty() || !whole.bytes().all(|c| c.is_ascii_digit()) || !frac.bytes().all(|c| c.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.bytes().all(|c| c.is_ascii_digit())
+        || !frac.bytes().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     // Only digits, so the one possible failure is overflow.
@@ -511,13 +698,19 @@ pub fn validate_email(email: &str) -> Result<(), String> {
     if domain.contains("..") {
         return fail("the domain (after the '@') contains '..'");
     }
-    if domain.rsplit('.').next().map_or(0, |tld| tld.chars().count()) < 2 {
+    if domain
+        .rsplit('.')
+        .next()
+        .map_or(0, |tld| tld.chars().count())
+        < 2
+    {
         return fail("the top-level domain (after the last '.') is shorter than 2 characters");
     }
     Ok(())
 }
 
-const URL_FIX: &str = "use e.g. https://api.systemprompt.io (the default: unset the variable to use it)";
+const URL_FIX: &str =
+    "use e.g. https://api.systemprompt.io (the default: unset the variable to use it)";
 
 /// Check an API URL and return it normalised: scheme and host lowercased, no trailing `/`.
 ///
@@ -543,10 +736,16 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
         return fail("has a scheme other than https:// (or http:// for localhost)");
     }
     if rest.contains('#') {
-        return fail_fix("has a fragment (#...)", "remove it: give only the base URL, like https://api.systemprompt.io");
+        return fail_fix(
+            "has a fragment (#...)",
+            "remove it: give only the base URL, like https://api.systemprompt.io",
+        );
     }
     if rest.contains('?') {
-        return fail_fix("has a query (?...)", "remove it: give only the base URL, like https://api.systemprompt.io");
+        return fail_fix(
+            "has a query (?...)",
+            "remove it: give only the base URL, like https://api.systemprompt.io",
+        );
     }
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     if authority.contains('@') {
@@ -558,50 +757,9 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
     if authority.is_empty() {
         return fail("has no host");
     }
-    let (host, loopback, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let Some((inner, after)) = bracketed.split_once(']') else {
-            return fail("has an IPv6 address without its closing ']'");
-        };
-        let Ok(addr) = inner.parse::<std::net::Ipv6Addr>() else {
-            return fail("has an invalid IPv6 address in [...]");
-        };
-        let port = match after {
-            "" => None,
-            p => match p.strip_prefix(':') {
-                Some(p) => Some(p),
-                None => return fail("has something other than :PORT after the IPv6 address"),
-            },
-        };
-        (format!("[{addr}]"), addr.is_loopback(), port)
-    } else {
-        let (host, port) = match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        };
-        if port.is_some_and(|p| p.contains(':')) {
-            return fail("has more than one ':' in the host (an IPv6 address goes in brackets, like [::1])");
-        }
-        if host.is_empty() {
-            return fail("has no host");
-        }
-        if !host.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
-            return fail(
-                "has a host name with characters other than letters, digits, '-', '_' and '.' (use the xn-- form of an international name)",
-            );
-        }
-        if host.split('.').any(str::is_empty) {
-            return fail("has a host name with an empty label (a leading, trailing or doubled '.')");
-        }
-        let host = host.to_ascii_lowercase();
-        let loopback = host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback());
-        (host, loopback, port)
-    };
-    let port = match port {
-        None => String::new(),
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => format!(":{n}"),
-            _ => return fail("has an invalid port (use a number from 1 to 65535)"),
-        },
+    let (host, loopback, port) = match parse_authority(authority) {
+        Ok(parts) => parts,
+        Err(what) => return fail(what),
     };
     if scheme == "http" && !loopback {
         return fail_fix(
@@ -616,6 +774,65 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{host}{port}{path}"))
 }
 
+/// Split an authority (no user info) into the normalised host, whether it is loopback, and
+/// the normalised `:port` (or `""`). The error says what is wrong.
+fn parse_authority(authority: &str) -> Result<(String, bool, String), &'static str> {
+    let (host, loopback, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (inner, after) = bracketed
+            .split_once(']')
+            .ok_or("has an IPv6 address without its closing ']'")?;
+        let addr = inner
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| "has an invalid IPv6 address in [...]")?;
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or("has something other than :PORT after the IPv6 address")?,
+            ),
+        };
+        (format!("[{addr}]"), addr.is_loopback(), port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        if port.is_some_and(|p| p.contains(':')) {
+            return Err(
+                "has more than one ':' in the host (an IPv6 address goes in brackets, like [::1])",
+            );
+        }
+        if host.is_empty() {
+            return Err("has no host");
+        }
+        if !host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        {
+            return Err(
+                "has a host name with characters other than letters, digits, '-', '_' and '.' (use the xn-- form of an international name)",
+            );
+        }
+        if host.split('.').any(str::is_empty) {
+            return Err("has a host name with an empty label (a leading, trailing or doubled '.')");
+        }
+        let host = host.to_ascii_lowercase();
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| a.is_loopback());
+        (host, loopback, port)
+    };
+    let port = match port {
+        None => String::new(),
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => format!(":{n}"),
+            _ => return Err("has an invalid port (use a number from 1 to 65535)"),
+        },
+    };
+    Ok((host, loopback, port))
+}
+
 /// RFC 3986 path characters: unreserved, sub-delims, `:`, `@`, `/`, and `%XX`.
 fn valid_path(path: &str) -> bool {
     let b = path.as_bytes();
@@ -623,7 +840,9 @@ fn valid_path(path: &str) -> bool {
     while i < b.len() {
         let c = b[i];
         if c == b'%' {
-            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
                 return false;
             }
             i += 3;
@@ -656,86 +875,39 @@ pub fn load(
         Ok(raw) => raw,
         Err(e) => {
             // Unreachable with all-string fields and de-duplicated names; reported, not panicked.
-            r.problem("SYSTEMPROMPT_*", format!("the environment cannot be read ({e}); check the SYSTEMPROMPT_ variables"));
+            r.problem(
+                "SYSTEMPROMPT_*",
+                format!("the environment cannot be read ({e}); check the SYSTEMPROMPT_ variables"),
+            );
             RawEnv::default()
         }
     };
 
-    // Token.
-    let token_req = Required { var: vars::API_TOKEN, file_var: vars::API_TOKEN_FILE, what: "the token", secret: true };
-    let token = r.required(&token_req, raw.api_token.take(), raw.api_token_file.as_deref(), read_file);
-    let claims = token.as_ref().and_then(|t| match crate::token::decode_claims(t.value.expose()) {
-        Ok(claims) => Some(claims),
-        Err(e) => {
-            match &t.file {
-                None => r.problem(vars::API_TOKEN, e.to_string()),
-                Some(path) => r.problem(vars::API_TOKEN_FILE, format!("the token in {path:?}: {e}")),
-            }
-            None
-        }
-    });
-
-    // Email.
-    let email_req = Required { var: vars::USER_EMAIL, file_var: vars::USER_EMAIL_FILE, what: "the email", secret: false };
-    let email = r.required(&email_req, raw.user_email.take(), raw.user_email_file.as_deref(), read_file);
-    let email = email.and_then(|e| match validate_email(e.value.expose()) {
-        Ok(()) => Some((e.value.expose().to_owned(), e.file.is_some())),
-        Err(msg) => {
-            match &e.file {
-                None => r.problem(vars::USER_EMAIL, msg),
-                Some(path) => r.problem(vars::USER_EMAIL_FILE, format!("the email in {path:?} {msg}")),
-            }
-            None
-        }
-    });
-
-    // URL.
+    let token = r.token(
+        raw.api_token.take(),
+        raw.api_token_file.as_deref(),
+        read_file,
+    );
+    let email = r.email(
+        raw.user_email.take(),
+        raw.user_email_file.as_deref(),
+        read_file,
+    );
     let api_url = match r.trimmed_owned(vars::API_URL, raw.api_url.as_deref()) {
         None => Some(DEFAULT_API_URL.to_owned()),
-        Some(url) => validate_api_url(&url).map_err(|msg| r.problem(vars::API_URL, msg)).ok(),
+        Some(url) => validate_api_url(&url)
+            .map_err(|msg| r.problem(vars::API_URL, msg))
+            .ok(),
     };
+    let opts = r.options(cli, &raw, env);
 
-    // Flags.
-    let allow_unvalidated = r.flag(vars::ALLOW_UNVALIDATED, raw.allow_unvalidated_creds.as_deref());
-    let scrub_token = cli.scrub_token || r.flag(vars::SCRUB_TOKEN, raw.scrub_token.as_deref());
-
-    // Options.
-    let whoami_timeout = r.seconds(
-        ("--whoami-timeout", vars::WHOAMI_TIMEOUT),
-        cli.whoami_timeout.as_deref(),
-        raw.whoami_timeout.as_deref(),
-        DEFAULT_WHOAMI_TIMEOUT,
-        MAX_WHOAMI_TIMEOUT,
-        false,
-    );
-    let grace =
-        r.seconds(("--grace", vars::GRACE), cli.grace.as_deref(), raw.grace.as_deref(), DEFAULT_GRACE, MAX_GRACE, true);
-    let init_hint = "use auto, always or never";
-    let init = match r.pick(("--init", vars::INIT), cli.init.as_deref(), raw.init.as_deref(), init_hint) {
-        Ok(Some(v)) => parse_init_mode(&v).unwrap_or_else(|| {
-            r.problem(option_names::INIT, format!("{} is not a mode; {init_hint} (default: auto)", shown(&v)));
-            InitMode::Auto
-        }),
-        Ok(None) | Err(()) => InitMode::Auto,
-    };
-    let write_credentials = match &cli.write_credentials {
-        Some(p) if p.as_os_str().is_empty() => {
-            r.problem(
-                option_names::WRITE_CREDENTIALS,
-                "--write-credentials is given an empty path; give the path of the credentials.json to write, or leave it out",
-            );
-            None
-        }
-        Some(p) => Some(p.clone()),
-        None => r.trimmed_owned(vars::WRITE_CREDENTIALS, raw.write_credentials.as_deref()).map(PathBuf::from),
-    };
-    let ssl_cert_file = r.trimmed_owned(vars::SSL_CERT_FILE, env_get(env, vars::SSL_CERT_FILE)).map(PathBuf::from);
-
-    if let Some(t) = &token {
+    if let Some((t, _)) = &token {
         r.redact(t.value.expose());
     }
-    match (token, claims, email, api_url) {
-        (Some(token), Some(claims), Some((email, email_from_file)), Some(api_url)) if r.problems.is_empty() => {
+    match (token, email, api_url) {
+        (Some((token, claims)), Some((email, email_from_file)), Some(api_url))
+            if r.problems.is_empty() =>
+        {
             let config = Config {
                 token_from_file: token.file.is_some(),
                 token: token.value,
@@ -743,20 +915,23 @@ pub fn load(
                 email,
                 api_url,
                 email_from_file,
-                whoami_timeout,
-                allow_unvalidated,
-                write_credentials,
-                init,
-                grace,
-                scrub_token,
-                ssl_cert_file,
+                whoami_timeout: opts.whoami_timeout,
+                allow_unvalidated: opts.allow_unvalidated,
+                write_credentials: opts.write_credentials,
+                init: opts.init,
+                grace: opts.grace,
+                scrub_token: opts.scrub_token,
+                ssl_cert_file: opts.ssl_cert_file,
             };
             Ok((config, r.warnings))
         }
         _ => {
             if r.problems.is_empty() {
                 // Unreachable: every missing part above records a problem.
-                r.problem("SYSTEMPROMPT_*", "the configuration is incomplete; this is a bug, please report it");
+                r.problem(
+                    "SYSTEMPROMPT_*",
+                    "the configuration is incomplete; this is a bug, please report it",
+                );
             }
             Err(Error::Config(r.problems))
         }
@@ -774,12 +949,20 @@ mod tests {
     const EMAIL: &str = "user@example.com";
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn good_env() -> Vec<(String, String)> {
         let t = token(EXP);
-        env(&[(vars::API_TOKEN, &t), (vars::USER_EMAIL, EMAIL), ("PATH", "/usr/bin"), ("HOME", "/root")])
+        env(&[
+            (vars::API_TOKEN, &t),
+            (vars::USER_EMAIL, EMAIL),
+            ("PATH", "/usr/bin"),
+            ("HOME", "/root"),
+        ])
     }
 
     /// `good_env` with `name` set to `value` (replacing it when present).
@@ -795,12 +978,25 @@ mod tests {
     }
 
     fn no_files(_: &Path) -> io::Result<Vec<u8>> {
-        Err(io::Error::new(io::ErrorKind::NotFound, "No such file or directory (os error 2)"))
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        ))
     }
 
     fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path) -> io::Result<Vec<u8>> + use<> {
-        let map: HashMap<PathBuf, Vec<u8>> = map.iter().map(|(p, c)| (PathBuf::from(p), c.to_vec())).collect();
-        move |p: &Path| map.get(p).cloned().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "No such file or directory (os error 2)"))
+        let map: HashMap<PathBuf, Vec<u8>> = map
+            .iter()
+            .map(|(p, c)| (PathBuf::from(p), c.to_vec()))
+            .collect();
+        move |p: &Path| {
+            map.get(p).cloned().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "No such file or directory (os error 2)",
+                )
+            })
+        }
     }
 
     fn ok(cli: &CliSettings, env: &[(String, String)]) -> (Config, Vec<String>) {
@@ -869,7 +1065,10 @@ mod tests {
             (vars::WHOAMI_TIMEOUT, "0.5"),
             (vars::GRACE, "0"),
             (vars::INIT, "Never"),
-            (vars::WRITE_CREDENTIALS, "/app/.systemprompt/credentials.json"),
+            (
+                vars::WRITE_CREDENTIALS,
+                "/app/.systemprompt/credentials.json",
+            ),
             (vars::SSL_CERT_FILE, "/etc/ssl/extra.pem"),
             (vars::LOG, "debug"),
             (vars::FLY_APP_NAME, "my-app"),
@@ -883,7 +1082,10 @@ mod tests {
         assert_eq!(c.whoami_timeout, Duration::from_millis(500));
         assert_eq!(c.grace, Duration::ZERO);
         assert_eq!(c.init, InitMode::Never);
-        assert_eq!(c.write_credentials, Some(PathBuf::from("/app/.systemprompt/credentials.json")));
+        assert_eq!(
+            c.write_credentials,
+            Some(PathBuf::from("/app/.systemprompt/credentials.json"))
+        );
         assert_eq!(c.ssl_cert_file, Some(PathBuf::from("/etc/ssl/extra.pem")));
     }
 
@@ -908,7 +1110,7 @@ mod tests {
         };
         let (c, _) = ok(&cli, &e);
         assert_eq!(c.whoami_timeout, Duration::from_millis(12_250));
-        assert_eq!(c.grace, Duration::from_secs(300));
+        assert_eq!(c.grace, MAX_GRACE);
         assert_eq!(c.init, InitMode::Always);
         assert_eq!(c.write_credentials, Some(PathBuf::from("/from/cli.json")));
         assert!(c.scrub_token);
@@ -916,7 +1118,10 @@ mod tests {
 
     #[test]
     fn scrub_flag_false_on_cli_falls_back_to_env() {
-        let (c, _) = ok(&CliSettings::default(), &with(good_env(), vars::SCRUB_TOKEN, "on"));
+        let (c, _) = ok(
+            &CliSettings::default(),
+            &with(good_env(), vars::SCRUB_TOKEN, "on"),
+        );
         assert!(c.scrub_token);
         let p = problem(&with(good_env(), vars::SCRUB_TOKEN, "maybe"));
         assert_eq!(p.var, vars::SCRUB_TOKEN);
@@ -924,8 +1129,16 @@ mod tests {
 
     #[test]
     fn unrelated_and_unknown_variables_are_ignored() {
-        let e = with(with(good_env(), "SYSTEMPROMPT_SOMETHING_NEW", "x"), "systemprompt_api_token", "garbage");
-        let e = with(with(e, "SYSTEMPROMPT_api_url", "ftp://x"), "SYSTEMPROMPT_LOG_FORMAT", "json");
+        let e = with(
+            with(good_env(), "SYSTEMPROMPT_SOMETHING_NEW", "x"),
+            "systemprompt_api_token",
+            "garbage",
+        );
+        let e = with(
+            with(e, "SYSTEMPROMPT_api_url", "ftp://x"),
+            "SYSTEMPROMPT_LOG_FORMAT",
+            "json",
+        );
         ok(&CliSettings::default(), &e);
     }
 
@@ -964,7 +1177,11 @@ mod tests {
         assert_eq!(c.write_credentials, None);
         assert_eq!(c.ssl_cert_file, None);
 
-        let p = problems(&with(with(good_env(), vars::API_TOKEN, ""), vars::USER_EMAIL, "   "));
+        let p = problems(&with(
+            with(good_env(), vars::API_TOKEN, ""),
+            vars::USER_EMAIL,
+            "   ",
+        ));
         assert_eq!(p.len(), 2, "{p:#?}");
         assert_eq!(p[0].var, vars::API_TOKEN);
         assert_eq!(p[1].var, vars::USER_EMAIL);
@@ -987,14 +1204,27 @@ mod tests {
             ]
         );
         let shown = Error::Config(p).to_string();
-        assert!(shown.starts_with("invalid configuration (2 problems):\n  - SYSTEMPROMPT_API_TOKEN: not set;"), "{shown}");
+        assert!(
+            shown.starts_with(
+                "invalid configuration (2 problems):\n  - SYSTEMPROMPT_API_TOKEN: not set;"
+            ),
+            "{shown}"
+        );
     }
 
     #[test]
     fn surrounding_whitespace_is_trimmed_with_a_warning() {
         let t = token(EXP);
-        let e = with(with(good_env(), vars::API_TOKEN, &format!("  {t}\n")), vars::USER_EMAIL, "\tuser@example.com ");
-        let e = with(with(e, vars::API_URL, " https://api.systemprompt.io/ "), vars::GRACE, "2\n");
+        let e = with(
+            with(good_env(), vars::API_TOKEN, &format!("  {t}\n")),
+            vars::USER_EMAIL,
+            "\tuser@example.com ",
+        );
+        let e = with(
+            with(e, vars::API_URL, " https://api.systemprompt.io/ "),
+            vars::GRACE,
+            "2\n",
+        );
         let (c, warnings) = ok(&CliSettings::default(), &e);
         assert_eq!(c.token.expose(), t);
         assert_eq!(c.email, EMAIL);
@@ -1020,10 +1250,20 @@ mod tests {
     fn token_and_email_from_files() {
         let t = token(EXP);
         let token_file = format!("{t}\n");
-        let read = files(&[("/run/secrets/token", token_file.as_bytes()), ("/run/secrets/email", b"user@example.com")]);
-        let e = env(&[(vars::API_TOKEN_FILE, "/run/secrets/token"), (vars::USER_EMAIL_FILE, "/run/secrets/email")]);
-        let (c, warnings) = load(&CliSettings::default(), &e, &read).unwrap_or_else(|e| panic!("{e}"));
-        assert!(warnings.is_empty(), "one final newline is normal: {warnings:?}");
+        let read = files(&[
+            ("/run/secrets/token", token_file.as_bytes()),
+            ("/run/secrets/email", b"user@example.com"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE, "/run/secrets/token"),
+            (vars::USER_EMAIL_FILE, "/run/secrets/email"),
+        ]);
+        let (c, warnings) =
+            load(&CliSettings::default(), &e, &read).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            warnings.is_empty(),
+            "one final newline is normal: {warnings:?}"
+        );
         assert_eq!(c.token.expose(), t);
         assert_eq!(c.email, EMAIL);
         assert!(c.token_from_file && c.email_from_file);
@@ -1033,9 +1273,16 @@ mod tests {
     fn file_contents_are_trimmed_with_a_warning() {
         let t = token(EXP);
         let token_file = format!("\n  {t}\r\n\r\n");
-        let read = files(&[("/s/t", token_file.as_bytes()), ("/s/e", b"user@example.com\r\n")]);
-        let e = env(&[(vars::API_TOKEN_FILE, " /s/t "), (vars::USER_EMAIL_FILE, "/s/e")]);
-        let (c, warnings) = load(&CliSettings::default(), &e, &read).unwrap_or_else(|e| panic!("{e}"));
+        let read = files(&[
+            ("/s/t", token_file.as_bytes()),
+            ("/s/e", b"user@example.com\r\n"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE, " /s/t "),
+            (vars::USER_EMAIL_FILE, "/s/e"),
+        ]);
+        let (c, warnings) =
+            load(&CliSettings::default(), &e, &read).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.token.expose(), t);
         assert_eq!(c.email, EMAIL);
         assert_eq!(
@@ -1049,59 +1296,115 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_variable_path_and_os_error() {
-        let e = with(without(good_env(), vars::API_TOKEN), vars::API_TOKEN_FILE, "/run/secrets/nope");
+        let e = with(
+            without(good_env(), vars::API_TOKEN),
+            vars::API_TOKEN_FILE,
+            "/run/secrets/nope",
+        );
         let p = problem(&e);
         assert_eq!(p.var, vars::API_TOKEN_FILE);
-        assert!(p.message.starts_with("cannot read \"/run/secrets/nope\": No such file or directory (os error 2); check"), "{}", p.message);
+        assert!(
+            p.message.starts_with(
+                "cannot read \"/run/secrets/nope\": No such file or directory (os error 2); check"
+            ),
+            "{}",
+            p.message
+        );
     }
 
     #[test]
     fn unreadable_non_utf8_and_empty_files() {
-        let read = files(&[("/s/bin", b"\xff\xfe\x00token"), ("/s/empty", b" \n"), ("/s/e-bin", b"\xc3\x28")]);
-        let e = env(&[(vars::API_TOKEN_FILE, "/s/bin"), (vars::USER_EMAIL_FILE, "/s/e-bin")]);
+        let read = files(&[
+            ("/s/bin", b"\xff\xfe\x00token"),
+            ("/s/empty", b" \n"),
+            ("/s/e-bin", b"\xc3\x28"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE, "/s/bin"),
+            (vars::USER_EMAIL_FILE, "/s/e-bin"),
+        ]);
         let p = problems_with(&CliSettings::default(), &e, &read);
         assert_eq!(p.len(), 2, "{p:#?}");
         assert_eq!(p[0].var, vars::API_TOKEN_FILE);
-        assert_eq!(p[0].message, "\"/s/bin\" is not UTF-8 text; write the token into it as plain text");
+        assert_eq!(
+            p[0].message,
+            "\"/s/bin\" is not UTF-8 text; write the token into it as plain text"
+        );
         assert_eq!(p[1].var, vars::USER_EMAIL_FILE);
         assert!(p[1].message.contains("not UTF-8"));
 
-        let e = env(&[(vars::API_TOKEN_FILE, "/s/empty"), (vars::USER_EMAIL, EMAIL)]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE, "/s/empty"),
+            (vars::USER_EMAIL, EMAIL),
+        ]);
         let p = problems_with(&CliSettings::default(), &e, &read);
-        assert_eq!(p[0].message, "\"/s/empty\" is empty; write the token into it");
+        assert_eq!(
+            p[0].message,
+            "\"/s/empty\" is empty; write the token into it"
+        );
 
         let denied = |_: &Path| -> io::Result<Vec<u8>> {
-            Err(io::Error::new(io::ErrorKind::PermissionDenied, "Permission denied (os error 13)"))
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "Permission denied (os error 13)",
+            ))
         };
         let e = env(&[(vars::API_TOKEN_FILE, "/s/t"), (vars::USER_EMAIL, EMAIL)]);
         let p = problems_with(&CliSettings::default(), &e, &denied);
-        assert!(p[0].message.contains("Permission denied (os error 13)"), "{}", p[0].message);
+        assert!(
+            p[0].message.contains("Permission denied (os error 13)"),
+            "{}",
+            p[0].message
+        );
     }
 
     #[test]
     fn variable_and_file_both_set() {
-        let e = with(with(good_env(), vars::API_TOKEN_FILE, "/s/t"), vars::USER_EMAIL_FILE, "/s/e");
+        let e = with(
+            with(good_env(), vars::API_TOKEN_FILE, "/s/t"),
+            vars::USER_EMAIL_FILE,
+            "/s/e",
+        );
         let p = problems(&e);
         assert_eq!(p.len(), 2, "{p:#?}");
-        assert_eq!(p[0].var, "SYSTEMPROMPT_API_TOKEN / SYSTEMPROMPT_API_TOKEN_FILE");
+        assert_eq!(
+            p[0].var,
+            "SYSTEMPROMPT_API_TOKEN / SYSTEMPROMPT_API_TOKEN_FILE"
+        );
         assert_eq!(
             p[0].message,
             "both are set; set only one: unset SYSTEMPROMPT_API_TOKEN_FILE to use SYSTEMPROMPT_API_TOKEN, or unset SYSTEMPROMPT_API_TOKEN to read it from the file"
         );
-        assert_eq!(p[1].var, "SYSTEMPROMPT_USER_EMAIL / SYSTEMPROMPT_USER_EMAIL_FILE");
+        assert_eq!(
+            p[1].var,
+            "SYSTEMPROMPT_USER_EMAIL / SYSTEMPROMPT_USER_EMAIL_FILE"
+        );
         // An empty variable beside a file is not "both".
         let read = files(&[("/s/e", b"user@example.com\n")]);
-        let e = with(with(good_env(), vars::USER_EMAIL, ""), vars::USER_EMAIL_FILE, "/s/e");
+        let e = with(
+            with(good_env(), vars::USER_EMAIL, ""),
+            vars::USER_EMAIL_FILE,
+            "/s/e",
+        );
         load(&CliSettings::default(), &e, &read).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]
     fn token_pasted_into_the_file_variable_is_not_echoed() {
         let t = token(EXP);
-        let e = with(without(good_env(), vars::API_TOKEN), vars::API_TOKEN_FILE, &t);
+        let e = with(
+            without(good_env(), vars::API_TOKEN),
+            vars::API_TOKEN_FILE,
+            &t,
+        );
         let p = problem(&e);
         assert_eq!(p.var, vars::API_TOKEN_FILE);
-        assert!(p.message.starts_with("holds what looks like the token itself"), "{}", p.message);
+        assert!(
+            p.message
+                .starts_with("holds what looks like the token itself"),
+            "{}",
+            p.message
+        );
         assert_no_token(&t, &p.to_string());
     }
 
@@ -1121,17 +1424,29 @@ mod tests {
 
         let bad = token_with_payload(r#"{"exp":"tomorrow"}"#);
         let read = files(&[("/s/t", bad.as_bytes())]);
-        let e = with(without(good_env(), vars::API_TOKEN), vars::API_TOKEN_FILE, "/s/t");
+        let e = with(
+            without(good_env(), vars::API_TOKEN),
+            vars::API_TOKEN_FILE,
+            "/s/t",
+        );
         let p = problems_with(&CliSettings::default(), &e, &read);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].var, vars::API_TOKEN_FILE);
-        assert!(p[0].message.starts_with("the token in \"/s/t\": malformed JWT: the \"exp\" claim"), "{}", p[0].message);
+        assert!(
+            p[0].message
+                .starts_with("the token in \"/s/t\": malformed JWT: the \"exp\" claim"),
+            "{}",
+            p[0].message
+        );
         assert_no_token(&bad, &p[0].to_string());
     }
 
     #[test]
     fn expired_token_is_not_a_config_problem() {
-        let (c, _) = ok(&CliSettings::default(), &with(good_env(), vars::API_TOKEN, &token(1)));
+        let (c, _) = ok(
+            &CliSettings::default(),
+            &with(good_env(), vars::API_TOKEN, &token(1)),
+        );
         assert_eq!(c.claims.exp, Some(1));
     }
 
@@ -1139,7 +1454,13 @@ mod tests {
 
     #[test]
     fn email_rules() {
-        for good in ["user@example.com", "a@b.co", "first.last+tag@mail.example.org", "x_y-z@sub.domain.io", "ü@exämple.de"] {
+        for good in [
+            "user@example.com",
+            "a@b.co",
+            "first.last+tag@mail.example.org",
+            "x_y-z@sub.domain.io",
+            "ü@exämple.de",
+        ] {
             assert_eq!(validate_email(good), Ok(()), "{good}");
         }
         for (bad, why) in [
@@ -1163,7 +1484,12 @@ mod tests {
         ] {
             let err = validate_email(bad).err().unwrap_or_default();
             assert!(err.contains(why), "{bad:?}: {err}");
-            assert!(err.ends_with("set it to the email of your SystemPrompt account, like user@example.com"), "{err}");
+            assert!(
+                err.ends_with(
+                    "set it to the email of your SystemPrompt account, like user@example.com"
+                ),
+                "{err}"
+            );
         }
         let p = problem(&with(good_env(), vars::USER_EMAIL, "someone@nowhere"));
         assert_eq!(p.var, vars::USER_EMAIL);
@@ -1179,11 +1505,26 @@ mod tests {
     fn url_accepts_and_normalises() {
         for (input, want) in [
             ("https://api.systemprompt.io", "https://api.systemprompt.io"),
-            ("https://api.systemprompt.io/", "https://api.systemprompt.io"),
-            ("HTTPS://API.SystemPrompt.IO//", "https://api.systemprompt.io"),
-            ("https://api-sandbox.systemprompt.io", "https://api-sandbox.systemprompt.io"),
-            ("https://example.com:8443/cloud/", "https://example.com:8443/cloud"),
-            ("https://example.com/Cloud/V1", "https://example.com/Cloud/V1"),
+            (
+                "https://api.systemprompt.io/",
+                "https://api.systemprompt.io",
+            ),
+            (
+                "HTTPS://API.SystemPrompt.IO//",
+                "https://api.systemprompt.io",
+            ),
+            (
+                "https://api-sandbox.systemprompt.io",
+                "https://api-sandbox.systemprompt.io",
+            ),
+            (
+                "https://example.com:8443/cloud/",
+                "https://example.com:8443/cloud",
+            ),
+            (
+                "https://example.com/Cloud/V1",
+                "https://example.com/Cloud/V1",
+            ),
             ("https://example.com:0443", "https://example.com:443"),
             ("https://10.0.0.1", "https://10.0.0.1"),
             ("https://fake_cloud:8080", "https://fake_cloud:8080"),
@@ -1194,7 +1535,10 @@ mod tests {
             ("http://[::1]:9000/", "http://[::1]:9000"),
             ("http://[0:0:0:0:0:0:0:1]", "http://[::1]"),
             ("https://[2001:DB8::1]:443", "https://[2001:db8::1]:443"),
-            ("https://example.com/a%2Fb/~x", "https://example.com/a%2Fb/~x"),
+            (
+                "https://example.com/a%2Fb/~x",
+                "https://example.com/a%2Fb/~x",
+            ),
         ] {
             assert_eq!(validate_api_url(input).as_deref(), Ok(want), "{input}");
         }
@@ -1238,15 +1582,24 @@ mod tests {
             ("https://example.com/a%2", "path"),
             ("https://example.com/\\x", "path"),
         ] {
-            let err = validate_api_url(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            let err = validate_api_url(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert!(err.contains(why), "{bad:?}: {err}");
-            assert!(err.contains("https://api.systemprompt.io"), "{bad:?}: no fix in {err}");
+            assert!(
+                err.contains("https://api.systemprompt.io"),
+                "{bad:?}: no fix in {err}"
+            );
         }
     }
 
     #[test]
     fn url_problem_in_load() {
-        let p = problem(&with(good_env(), vars::API_URL, "http://api.systemprompt.io"));
+        let p = problem(&with(
+            good_env(),
+            vars::API_URL,
+            "http://api.systemprompt.io",
+        ));
         assert_eq!(p.var, vars::API_URL);
         assert_eq!(
             p.message,
@@ -1258,9 +1611,22 @@ mod tests {
 
     #[test]
     fn boolean_values() {
-        for (v, want) in [("1", true), ("true", true), ("TRUE", true), ("Yes", true), ("on", true), ("0", false), ("false", false), ("No", false), ("OFF", false)] {
+        for (v, want) in [
+            ("1", true),
+            ("true", true),
+            ("TRUE", true),
+            ("Yes", true),
+            ("on", true),
+            ("0", false),
+            ("false", false),
+            ("No", false),
+            ("OFF", false),
+        ] {
             assert_eq!(parse_bool(v), Some(want), "{v}");
-            let (c, _) = ok(&CliSettings::default(), &with(good_env(), vars::ALLOW_UNVALIDATED, v));
+            let (c, _) = ok(
+                &CliSettings::default(),
+                &with(good_env(), vars::ALLOW_UNVALIDATED, v),
+            );
             assert_eq!(c.allow_unvalidated, want, "{v}");
         }
         for v in ["2", "y", "enable", "truee", "-1"] {
@@ -1281,8 +1647,14 @@ mod tests {
         assert_eq!(parse_seconds("007.250"), Some(Duration::from_millis(7250)));
         assert_eq!(parse_seconds("1.0000000019"), Some(Duration::new(1, 1)));
         assert_eq!(parse_seconds("0"), Some(Duration::ZERO));
-        assert_eq!(parse_seconds("99999999999999999999999"), Some(Duration::from_secs(u64::MAX)));
-        for bad in ["", ".", ".5", "5.", "-1", "+1", "1e3", "inf", "NaN", "30s", "1,5", "1.2.3", " 1", "0x10", "１"] {
+        assert_eq!(
+            parse_seconds("99999999999999999999999"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        for bad in [
+            "", ".", ".5", "5.", "-1", "+1", "1e3", "inf", "NaN", "30s", "1,5", "1.2.3", " 1",
+            "0x10", "１",
+        ] {
             assert_eq!(parse_seconds(bad), None, "{bad:?}");
         }
     }
@@ -1290,7 +1662,10 @@ mod tests {
     #[test]
     fn whoami_timeout_range() {
         let name = "--whoami-timeout / SYSTEMPROMPT_WHOAMI_TIMEOUT";
-        let (c, _) = ok(&CliSettings::default(), &with(good_env(), vars::WHOAMI_TIMEOUT, "3600"));
+        let (c, _) = ok(
+            &CliSettings::default(),
+            &with(good_env(), vars::WHOAMI_TIMEOUT, "3600"),
+        );
         assert_eq!(c.whoami_timeout, MAX_WHOAMI_TIMEOUT);
         for (v, why) in [
             ("0", "must be more than 0 seconds"),
@@ -1303,9 +1678,17 @@ mod tests {
             let p = problem(&with(good_env(), vars::WHOAMI_TIMEOUT, v));
             assert_eq!(p.var, name);
             assert!(p.message.contains(why), "{v}: {}", p.message);
-            assert!(p.message.contains("give a number of seconds (more than 0 and at most 3600), like 30"), "{}", p.message);
+            assert!(
+                p.message
+                    .contains("give a number of seconds (more than 0 and at most 3600), like 30"),
+                "{}",
+                p.message
+            );
         }
-        let cli = CliSettings { whoami_timeout: Some("0".into()), ..CliSettings::default() };
+        let cli = CliSettings {
+            whoami_timeout: Some("0".into()),
+            ..CliSettings::default()
+        };
         let p = problems_with(&cli, &good_env(), &no_files);
         assert_eq!(p[0].var, name);
     }
@@ -1314,7 +1697,10 @@ mod tests {
     fn grace_range() {
         let (c, _) = ok(&CliSettings::default(), &with(good_env(), vars::GRACE, "0"));
         assert_eq!(c.grace, Duration::ZERO);
-        let (c, _) = ok(&CliSettings::default(), &with(good_env(), vars::GRACE, "2.5"));
+        let (c, _) = ok(
+            &CliSettings::default(),
+            &with(good_env(), vars::GRACE, "2.5"),
+        );
         assert_eq!(c.grace, Duration::from_millis(2500));
         let p = problem(&with(good_env(), vars::GRACE, "301"));
         assert_eq!(p.var, "--grace / SYSTEMPROMPT_GRACE");
@@ -1326,13 +1712,21 @@ mod tests {
 
     #[test]
     fn init_modes() {
-        for (v, want) in [("auto", InitMode::Auto), ("AUTO", InitMode::Auto), ("always", InitMode::Always), ("Never", InitMode::Never)] {
+        for (v, want) in [
+            ("auto", InitMode::Auto),
+            ("AUTO", InitMode::Auto),
+            ("always", InitMode::Always),
+            ("Never", InitMode::Never),
+        ] {
             let (c, _) = ok(&CliSettings::default(), &with(good_env(), vars::INIT, v));
             assert_eq!(c.init, want);
         }
         let p = problem(&with(good_env(), vars::INIT, "tini"));
         assert_eq!(p.var, "--init / SYSTEMPROMPT_INIT");
-        assert_eq!(p.message, "\"tini\" is not a mode; use auto, always or never (default: auto)");
+        assert_eq!(
+            p.message,
+            "\"tini\" is not a mode; use auto, always or never (default: auto)"
+        );
     }
 
     #[test]
@@ -1355,17 +1749,28 @@ mod tests {
                 "--write-credentials / SYSTEMPROMPT_WRITE_CREDENTIALS",
             ]
         );
-        assert!(p[0].message.starts_with("--whoami-timeout is given an empty value; give a number of seconds"), "{}", p[0].message);
+        assert!(
+            p[0].message
+                .starts_with("--whoami-timeout is given an empty value; give a number of seconds"),
+            "{}",
+            p[0].message
+        );
     }
 
     #[test]
     fn write_credentials_and_ssl_cert_file() {
-        let e = with(with(good_env(), vars::WRITE_CREDENTIALS, " /app/creds.json\n"), vars::SSL_CERT_FILE, "/etc/ca.pem");
+        let e = with(
+            with(good_env(), vars::WRITE_CREDENTIALS, " /app/creds.json\n"),
+            vars::SSL_CERT_FILE,
+            "/etc/ca.pem",
+        );
         let (c, warnings) = ok(&CliSettings::default(), &e);
         assert_eq!(c.write_credentials, Some(PathBuf::from("/app/creds.json")));
         assert_eq!(c.ssl_cert_file, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].starts_with("SYSTEMPROMPT_WRITE_CREDENTIALS had surrounding whitespace"));
+        assert!(
+            warnings[0].starts_with("SYSTEMPROMPT_WRITE_CREDENTIALS had surrounding whitespace")
+        );
     }
 
     // ---- all at once; never the token ----
@@ -1398,7 +1803,12 @@ mod tests {
             ]
         );
         let shown = Error::Config(p).to_string();
-        assert!(shown.starts_with("invalid configuration (8 problems):\n  - SYSTEMPROMPT_API_TOKEN: not a JWT"), "{shown}");
+        assert!(
+            shown.starts_with(
+                "invalid configuration (8 problems):\n  - SYSTEMPROMPT_API_TOKEN: not a JWT"
+            ),
+            "{shown}"
+        );
         assert_eq!(shown.lines().count(), 9);
     }
 
@@ -1420,13 +1830,30 @@ mod tests {
                 (vars::INIT, &t),
                 (vars::USER_EMAIL_FILE, &t),
             ]),
-            env(&[(vars::API_TOKEN, &truncated), (vars::USER_EMAIL, &format!("{bare}@example.com"))]),
-            env(&[(vars::API_TOKEN, &format!("\"{t}\"")), (vars::API_URL, &format!("https://x.io/?{t}"))]),
+            env(&[
+                (vars::API_TOKEN, &truncated),
+                (vars::USER_EMAIL, &format!("{bare}@example.com")),
+            ]),
+            env(&[
+                (vars::API_TOKEN, &format!("\"{t}\"")),
+                (vars::API_URL, &format!("https://x.io/?{t}")),
+            ]),
             env(&[(vars::API_TOKEN_FILE, &t), (vars::USER_EMAIL, EMAIL)]),
-            env(&[(vars::API_TOKEN, &t), (vars::API_TOKEN_FILE, &t), (vars::USER_EMAIL, &format!("{t}@x"))]),
-            env(&[(vars::API_TOKEN, &format!("{t}\n{t}")), (vars::API_URL, &format!("https://{bare}:1@x.io"))]),
+            env(&[
+                (vars::API_TOKEN, &t),
+                (vars::API_TOKEN_FILE, &t),
+                (vars::USER_EMAIL, &format!("{t}@x")),
+            ]),
+            env(&[
+                (vars::API_TOKEN, &format!("{t}\n{t}")),
+                (vars::API_URL, &format!("https://{bare}:1@x.io")),
+            ]),
         ];
-        let cli = CliSettings { whoami_timeout: Some(t.clone()), init: Some(t.clone()), ..CliSettings::default() };
+        let cli = CliSettings {
+            whoami_timeout: Some(t.clone()),
+            init: Some(t.clone()),
+            ..CliSettings::default()
+        };
         for (i, e) in cases.iter().enumerate() {
             for cli in [&CliSettings::default(), &cli] {
                 let read = files(&[]);
@@ -1440,7 +1867,10 @@ mod tests {
             }
         }
         // The success path: Debug of the config and the warnings.
-        let (c, w) = ok(&CliSettings::default(), &with(good_env(), vars::API_TOKEN, &format!("\n{t}\n")));
+        let (c, w) = ok(
+            &CliSettings::default(),
+            &with(good_env(), vars::API_TOKEN, &format!("\n{t}\n")),
+        );
         assert_no_token(&t, &format!("{c:?} {c:#?} {w:?}"));
         assert!(format!("{c:?}").contains("Secret(***)"));
     }

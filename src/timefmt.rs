@@ -6,7 +6,9 @@
 
 /// Seconds since the Unix epoch, now.
 pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 const SECS_PER_DAY: u64 = 86_400;
@@ -36,7 +38,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
     let y = yoe + era * 400 + i64::from(m <= 2);
     // Both are in small ranges by construction.
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 fn is_leap(y: i64) -> bool {
@@ -53,14 +59,20 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// Seconds since the epoch of a validated UTC civil time; `None` before the epoch or on overflow.
-fn to_unix(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<u64> {
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
+/// Seconds since the epoch (negative before it) of a civil time, validated; `None` when invalid.
+fn civil_secs(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60
+    {
         return None;
     }
     let days = days_from_civil(y, mo, d);
-    let secs = days.checked_mul(86_400)?.checked_add(i64::from(h * 3600 + mi * 60 + s))?;
-    u64::try_from(secs).ok()
+    days.checked_mul(86_400)?
+        .checked_add(i64::from(h * 3600 + mi * 60 + s))
+}
+
+/// Seconds since the epoch of a UTC civil time; `None` when invalid or before the epoch.
+fn to_unix(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<u64> {
+    u64::try_from(civil_secs(y, mo, d, h, mi, s)?).ok()
 }
 
 /// Format seconds since the epoch as RFC 3339 UTC, e.g. `2026-02-01T10:00:00Z`.
@@ -71,7 +83,12 @@ pub fn rfc3339(secs: u64) -> String {
     let days = i64::try_from(secs / SECS_PER_DAY).unwrap_or(i64::MAX / 2);
     let rem = secs % SECS_PER_DAY;
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parse an RFC 3339 timestamp to seconds since the epoch.
@@ -87,12 +104,12 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     if !matches!(b[10], b'T' | b't') {
         return None;
     }
-    let y = digits(b, 0, 4)?;
-    let mo = digits(b, 5, 2)?;
-    let d = digits(b, 8, 2)?;
-    let h = digits(b, 11, 2)?;
-    let mi = digits(b, 14, 2)?;
-    let sec = digits(b, 17, 2)?;
+    let year = digits(b, 0, 4)?;
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    let hour = digits(b, 11, 2)?;
+    let minute = digits(b, 14, 2)?;
+    let second = digits(b, 17, 2)?;
     let mut i = 19;
     if b.get(i) == Some(&b'.') {
         i += 1;
@@ -117,9 +134,8 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
         }
         _ => return None,
     };
-    let local = to_unix(i64::from(y), mo, d, h, mi, sec)?;
-    let utc = i64::try_from(local).ok()?.checked_sub(offset)?;
-    u64::try_from(utc).ok()
+    let local = civil_secs(i64::from(year), month, day, hour, minute, second)?;
+    u64::try_from(local.checked_sub(offset)?).ok()
 }
 
 /// The decimal number in `b[at..at + n]`, all ASCII digits, or `None`.
@@ -153,10 +169,19 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
-const MONTHS: [&[u8; 3]; 12] =
-    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
 const DAYS_SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const DAYS_LONG: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAYS_LONG: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 fn month(b: &[u8]) -> Option<u32> {
     let pos = MONTHS.iter().position(|m| m.as_slice() == b)?;
@@ -279,7 +304,15 @@ mod tests {
 
     #[test]
     fn rfc3339_round_trips_through_parse() {
-        for secs in [0, 1, 86_399, 951_782_400, 1_769_940_000, 2_147_483_648, 253_402_300_799] {
+        for secs in [
+            0,
+            1,
+            86_399,
+            951_782_400,
+            1_769_940_000,
+            2_147_483_648,
+            253_402_300_799,
+        ] {
             assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs), "{secs}");
         }
         let mut secs = 0u64;
@@ -293,10 +326,20 @@ mod tests {
     fn parse_rfc3339_forms() {
         assert_eq!(parse_rfc3339("2026-02-01T10:00:00Z"), Some(1_769_940_000));
         assert_eq!(parse_rfc3339("2026-02-01t10:00:00z"), Some(1_769_940_000));
-        assert_eq!(parse_rfc3339("2026-02-01T10:00:00.999Z"), Some(1_769_940_000));
-        assert_eq!(parse_rfc3339("2026-02-01T11:30:00+01:30"), Some(1_769_940_000));
-        assert_eq!(parse_rfc3339("2026-02-01T08:00:00-02:00"), Some(1_769_940_000));
+        assert_eq!(
+            parse_rfc3339("2026-02-01T10:00:00.999Z"),
+            Some(1_769_940_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-01T11:30:00+01:30"),
+            Some(1_769_940_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-01T08:00:00-02:00"),
+            Some(1_769_940_000)
+        );
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1969-12-31T23:00:00-01:00"), Some(0));
     }
 
     #[test]
@@ -348,26 +391,62 @@ mod tests {
 
     #[test]
     fn http_date_three_formats() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(EXAMPLE));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(EXAMPLE));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(EXAMPLE)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(EXAMPLE)
+        );
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(EXAMPLE));
         assert_eq!(parse_http_date("Sun Nov 06 08:49:37 1994"), Some(EXAMPLE));
-        assert_eq!(parse_http_date("  Sun, 06 Nov 1994 08:49:37 GMT\r\n"), Some(EXAMPLE));
+        assert_eq!(
+            parse_http_date("  Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            Some(EXAMPLE)
+        );
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Sun, 01 Feb 2026 10:00:00 GMT"), Some(1_769_940_000));
-        assert_eq!(parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT"), Some(1_709_164_800));
-        assert_eq!(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"), Some(253_402_300_799));
-        assert_eq!(parse_http_date("Wed Feb 28 12:00:00 2024"), Some(1_709_121_600));
-        assert_eq!(parse_http_date("Sun Nov 16 08:49:37 1994"), Some(EXAMPLE + 10 * 86_400));
+        assert_eq!(
+            parse_http_date("Sun, 01 Feb 2026 10:00:00 GMT"),
+            Some(1_769_940_000)
+        );
+        assert_eq!(
+            parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT"),
+            Some(1_709_164_800)
+        );
+        assert_eq!(
+            parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(253_402_300_799)
+        );
+        assert_eq!(
+            parse_http_date("Wed Feb 28 12:00:00 2024"),
+            Some(1_709_121_600)
+        );
+        assert_eq!(
+            parse_http_date("Sun Nov 16 08:49:37 1994"),
+            Some(EXAMPLE + 10 * 86_400)
+        );
     }
 
     #[test]
     fn http_date_rfc850_two_digit_years() {
         assert_eq!(parse_http_date("Thursday, 01-Jan-70 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Sunday, 01-Feb-26 10:00:00 GMT"), Some(1_769_940_000));
-        assert_eq!(parse_http_date("Friday, 31-Dec-99 23:59:59 GMT"), Some(946_684_799));
-        assert_eq!(parse_http_date("Saturday, 01-Jan-00 00:00:00 GMT"), Some(946_684_800));
-        assert_eq!(parse_http_date("Saturday, 31-Dec-69 23:59:59 GMT"), Some(3_155_759_999));
+        assert_eq!(
+            parse_http_date("Sunday, 01-Feb-26 10:00:00 GMT"),
+            Some(1_769_940_000)
+        );
+        assert_eq!(
+            parse_http_date("Friday, 31-Dec-99 23:59:59 GMT"),
+            Some(946_684_799)
+        );
+        assert_eq!(
+            parse_http_date("Saturday, 01-Jan-00 00:00:00 GMT"),
+            Some(946_684_800)
+        );
+        assert_eq!(
+            parse_http_date("Saturday, 31-Dec-69 23:59:59 GMT"),
+            Some(3_155_759_999)
+        );
     }
 
     #[test]

@@ -90,7 +90,8 @@ impl fmt::Display for JwtPart {
     }
 }
 
-const COPY_HINT: &str = "copy the whole token again (sp_live_eyJ...) from `just login`'s credentials.json";
+const COPY_HINT: &str =
+    "copy the whole token again (sp_live_eyJ...) from `just login`'s credentials.json";
 
 /// Why a token is malformed. Messages never include any part of the token; each says what is
 /// wrong and what to do. They are written to follow `SYSTEMPROMPT_API_TOKEN: `.
@@ -100,13 +101,17 @@ pub enum TokenError {
     #[error("empty; {COPY_HINT}")]
     Empty,
     /// Longer than [`MAX_TOKEN_LEN`].
-    #[error("too long ({len} bytes, at most {MAX_TOKEN_LEN}); this is not an API token, {COPY_HINT}")]
+    #[error(
+        "too long ({len} bytes, at most {MAX_TOKEN_LEN}); this is not an API token, {COPY_HINT}"
+    )]
     TooLong {
         /// The length in bytes.
         len: usize,
     },
     /// Whitespace or a control character inside (surrounding whitespace is trimmed earlier).
-    #[error("contains whitespace or a control character (a line break from wrapping?); {COPY_HINT} as one line")]
+    #[error(
+        "contains whitespace or a control character (a line break from wrapping?); {COPY_HINT} as one line"
+    )]
     Whitespace,
     /// A character that is in neither a prefix nor base64url.
     #[error(
@@ -114,7 +119,9 @@ pub enum TokenError {
     )]
     InvalidCharacter,
     /// Not three dot-separated parts.
-    #[error("not a JWT: expected three dot-separated parts after an optional prefix like sp_live_, found {parts}; {COPY_HINT}")]
+    #[error(
+        "not a JWT: expected three dot-separated parts after an optional prefix like sp_live_, found {parts}; {COPY_HINT}"
+    )]
     NotJwt {
         /// How many parts there were.
         parts: usize,
@@ -125,7 +132,9 @@ pub enum TokenError {
     )]
     BadPrefix,
     /// The first part does not start like a JWT header (`eyJ`, the base64 of `{"`).
-    #[error("not a JWT: the header does not start with eyJ (a JSON object in base64url); {COPY_HINT}")]
+    #[error(
+        "not a JWT: the header does not start with eyJ (a JSON object in base64url); {COPY_HINT}"
+    )]
     NotJwtHeader,
     /// A part is empty.
     #[error("not a JWT: the {part} (part {}) is empty; {COPY_HINT}", part_number(*.part))]
@@ -187,8 +196,11 @@ fn b64_value(c: u8) -> Option<u32> {
 /// ignored, as most decoders do.
 pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
     let bytes = input.as_bytes();
-    let unpadded = bytes.strip_suffix(b"==").or_else(|| bytes.strip_suffix(b"=")).unwrap_or(bytes);
-    if unpadded.len() != bytes.len() && bytes.len() % 4 != 0 {
+    let unpadded = bytes
+        .strip_suffix(b"==")
+        .or_else(|| bytes.strip_suffix(b"="))
+        .unwrap_or(bytes);
+    if unpadded.len() != bytes.len() && !bytes.len().is_multiple_of(4) {
         return None;
     }
     if unpadded.len() % 4 == 1 {
@@ -213,8 +225,13 @@ pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
 
 /// Whether `p` is a token prefix: `[A-Za-z0-9]+(_[A-Za-z0-9]+)*_`.
 fn is_prefix(p: &str) -> bool {
-    let Some(body) = p.strip_suffix('_') else { return false };
-    !body.is_empty() && body.split('_').all(|seg| !seg.is_empty() && seg.bytes().all(|c| c.is_ascii_alphanumeric()))
+    let Some(body) = p.strip_suffix('_') else {
+        return false;
+    };
+    !body.is_empty()
+        && body
+            .split('_')
+            .all(|seg| !seg.is_empty() && seg.bytes().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Split `first` (everything before the first `.`) into the prefix and the JWT header.
@@ -222,15 +239,24 @@ fn is_prefix(p: &str) -> bool {
 /// The header begins at the first position that starts with `eyJ` and is either the start of
 /// the token or right after a `_` with a valid prefix before it.
 fn split_prefix(first: &str) -> Result<(&str, &str), TokenError> {
-    let candidates =
-        std::iter::once(0).chain(first.bytes().enumerate().filter(|&(_, c)| c == b'_').map(|(i, _)| i + 1));
+    let candidates = std::iter::once(0).chain(
+        first
+            .bytes()
+            .enumerate()
+            .filter(|&(_, c)| c == b'_')
+            .map(|(i, _)| i + 1),
+    );
     for at in candidates {
         let (prefix, header) = first.split_at(at);
         if header.starts_with("eyJ") && (prefix.is_empty() || is_prefix(prefix)) {
             return Ok((prefix, header));
         }
     }
-    if first.contains("eyJ") { Err(TokenError::BadPrefix) } else { Err(TokenError::NotJwtHeader) }
+    if first.contains("eyJ") {
+        Err(TokenError::BadPrefix)
+    } else {
+        Err(TokenError::NotJwtHeader)
+    }
 }
 
 fn decode_part(part: JwtPart, text: &str) -> Result<Vec<u8>, TokenError> {
@@ -244,14 +270,17 @@ fn decode_part(part: JwtPart, text: &str) -> Result<Vec<u8>, TokenError> {
     }
 }
 
-fn json_object(part: JwtPart, bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+fn json_object(
+    part: JwtPart,
+    bytes: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         _ => Err(TokenError::NotJsonObject { part }),
     }
 }
 
-/// Read a NumericDate claim: absent or `null` is `None`; a non-negative number is accepted
+/// Read a `NumericDate` claim: absent or `null` is `None`; a non-negative number is accepted
 /// (RFC 7519 allows fractions; they are truncated); anything else is malformed.
 fn numeric_date(
     claims: &serde_json::Map<String, serde_json::Value>,
@@ -266,7 +295,7 @@ fn numeric_date(
             }
             let f = n.as_f64().ok_or_else(bad)?;
             // 2^64 as f64; larger (or negative, NaN) is out of range.
-            if f.is_finite() && f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+            if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 Ok(Some(f.trunc() as u64))
             } else {
@@ -295,7 +324,10 @@ pub fn decode_claims(token: &str) -> Result<Claims, TokenError> {
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(TokenError::Whitespace);
     }
-    if !token.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'=')) {
+    if !token
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'='))
+    {
         return Err(TokenError::InvalidCharacter);
     }
     let parts: Vec<&str> = token.split('.').collect();
@@ -311,7 +343,10 @@ pub fn decode_claims(token: &str) -> Result<Claims, TokenError> {
     let payload = json_object(JwtPart::Payload, &decode_part(JwtPart::Payload, payload)?)?;
     decode_part(JwtPart::Signature, signature)?;
 
-    Ok(Claims { exp: numeric_date(&payload, "exp")?, iat: numeric_date(&payload, "iat")? })
+    Ok(Claims {
+        exp: numeric_date(&payload, "exp")?,
+        iat: numeric_date(&payload, "iat")?,
+    })
 }
 
 /// Where a token stands relative to `now`.
@@ -345,8 +380,12 @@ pub fn expiry(claims: &Claims, now: u64) -> Expiry {
     match claims.exp {
         None => Expiry::Unknown,
         Some(exp) if exp <= now => Expiry::Expired { ago: now - exp },
-        Some(exp) if exp - now < EXPIRES_SOON_SECS => Expiry::ExpiresSoon { remaining: exp - now },
-        Some(exp) => Expiry::Valid { remaining: exp - now },
+        Some(exp) if exp - now < EXPIRES_SOON_SECS => Expiry::ExpiresSoon {
+            remaining: exp - now,
+        },
+        Some(exp) => Expiry::Valid {
+            remaining: exp - now,
+        },
     }
 }
 
@@ -355,10 +394,14 @@ pub fn expiry(claims: &Claims, now: u64) -> Expiry {
 pub(crate) mod testing {
     /// Encode base64url without padding (test-only encoder).
     pub fn b64(data: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::new();
         for chunk in data.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
             let chars = chunk.len() + 1;
             for i in 0..chars {
                 out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
@@ -379,7 +422,10 @@ pub(crate) mod testing {
 
     /// A well-formed token expiring at `exp`, issued 24 h earlier.
     pub fn token(exp: u64) -> String {
-        token_with_payload(&format!(r#"{{"sub":"user_123","exp":{exp},"iat":{}}}"#, exp.saturating_sub(86_400)))
+        token_with_payload(&format!(
+            r#"{{"sub":"user_123","exp":{exp},"iat":{}}}"#,
+            exp.saturating_sub(86_400)
+        ))
     }
 }
 
@@ -394,7 +440,10 @@ mod tests {
     fn assert_no_leak(token: &str, text: &str) {
         assert!(!text.contains(token), "token leaked into {text:?}");
         for part in token.split(['.', '_']).filter(|p| p.len() >= 6) {
-            assert!(!text.contains(part), "token part {part:?} leaked into {text:?}");
+            assert!(
+                !text.contains(part),
+                "token part {part:?} leaked into {text:?}"
+            );
         }
     }
 
@@ -406,10 +455,20 @@ mod tests {
     #[test]
     fn base64url_known_vectors() {
         // RFC 4648 §10, in the url-safe alphabet.
-        for (enc, dec) in
-            [("", ""), ("Zg", "f"), ("Zm8", "fo"), ("Zm9v", "foo"), ("Zm9vYg", "foob"), ("Zm9vYmE", "fooba"), ("Zm9vYmFy", "foobar")]
-        {
-            assert_eq!(base64url_decode(enc).as_deref(), Some(dec.as_bytes()), "{enc}");
+        for (enc, dec) in [
+            ("", ""),
+            ("Zg", "f"),
+            ("Zm8", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg", "foob"),
+            ("Zm9vYmE", "fooba"),
+            ("Zm9vYmFy", "foobar"),
+        ] {
+            assert_eq!(
+                base64url_decode(enc).as_deref(),
+                Some(dec.as_bytes()),
+                "{enc}"
+            );
         }
         assert_eq!(base64url_decode("-_-_"), Some(vec![0xfb, 0xff, 0xbf]));
         assert_eq!(base64url_decode("AAAA"), Some(vec![0, 0, 0]));
@@ -430,7 +489,17 @@ mod tests {
 
     #[test]
     fn base64url_rejects_invalid() {
-        for bad in ["Z", "Zm9vY", "Zm+v", "Zm/v", "Zm9 v", "Zm9\nv", "Zm9v\u{e9}", "Zm9v%", "Zm.v"] {
+        for bad in [
+            "Z",
+            "Zm9vY",
+            "Zm+v",
+            "Zm/v",
+            "Zm9 v",
+            "Zm9\nv",
+            "Zm9v\u{e9}",
+            "Zm9v%",
+            "Zm.v",
+        ] {
             assert_eq!(base64url_decode(bad), None, "{bad:?}");
         }
     }
@@ -439,7 +508,10 @@ mod tests {
     fn base64url_round_trips_all_lengths() {
         let data: Vec<u8> = (0..=255u8).collect();
         for len in 0..data.len() {
-            assert_eq!(base64url_decode(&b64(&data[..len])).as_deref(), Some(&data[..len]));
+            assert_eq!(
+                base64url_decode(&b64(&data[..len])).as_deref(),
+                Some(&data[..len])
+            );
         }
     }
 
@@ -452,12 +524,22 @@ mod tests {
     #[test]
     fn decodes_prefixed_and_bare_tokens() {
         let t = token(1_769_940_000);
-        assert_eq!(decode_claims(&t), Ok(Claims { exp: Some(1_769_940_000), iat: Some(1_769_853_600) }));
+        assert_eq!(
+            decode_claims(&t),
+            Ok(Claims {
+                exp: Some(1_769_940_000),
+                iat: Some(1_769_853_600)
+            })
+        );
         let bare = t.strip_prefix("sp_live_").unwrap_or_default();
         assert_eq!(decode_claims(bare).map(|c| c.exp), Ok(Some(1_769_940_000)));
         for prefix in ["sp_test_", "x_", "SP_LIVE_", "sp_live_v2_", "a1_b2_c3_"] {
             let t2 = format!("{prefix}{bare}");
-            assert_eq!(decode_claims(&t2).map(|c| c.exp), Ok(Some(1_769_940_000)), "{prefix}");
+            assert_eq!(
+                decode_claims(&t2).map(|c| c.exp),
+                Ok(Some(1_769_940_000)),
+                "{prefix}"
+            );
         }
     }
 
@@ -469,7 +551,10 @@ mod tests {
         assert_eq!(decode_claims(&t).map(|c| c.exp), Ok(Some(5)));
         // A header whose base64url contains "_eyJ" is not split there.
         assert_eq!(split_prefix("eyJa_eyJb"), Ok(("", "eyJa_eyJb")));
-        assert_eq!(split_prefix("sp_live_eyJa_eyJb"), Ok(("sp_live_", "eyJa_eyJb")));
+        assert_eq!(
+            split_prefix("sp_live_eyJa_eyJb"),
+            Ok(("sp_live_", "eyJa_eyJb"))
+        );
         assert_eq!(split_prefix("sp_eyJ_eyJb"), Ok(("sp_", "eyJ_eyJb")));
         assert_eq!(split_prefix("sp-eyJb"), Err(TokenError::BadPrefix));
         assert_eq!(split_prefix("abc"), Err(TokenError::NotJwtHeader));
@@ -478,7 +563,15 @@ mod tests {
     #[test]
     fn bad_prefixes() {
         let rest = token(100).split_off("sp_live_".len());
-        for prefix in ["sp-live-", "sp__live_", "_sp_", "sp live_", "sp_live", "sp_live_!", "é_"] {
+        for prefix in [
+            "sp-live-",
+            "sp__live_",
+            "_sp_",
+            "sp live_",
+            "sp_live",
+            "sp_live_!",
+            "é_",
+        ] {
             let t = format!("{prefix}{rest}");
             let err = decode_claims(&t).err();
             assert!(
@@ -494,9 +587,18 @@ mod tests {
                 "{prefix}: {err:?}"
             );
         }
-        assert_eq!(decode_claims(&format!("sp-live-{rest}")), Err(TokenError::BadPrefix));
-        assert_eq!(decode_claims(&format!("sp__live_{rest}")), Err(TokenError::BadPrefix));
-        assert_eq!(decode_claims(&format!("sp_live{rest}")), Err(TokenError::BadPrefix));
+        assert_eq!(
+            decode_claims(&format!("sp-live-{rest}")),
+            Err(TokenError::BadPrefix)
+        );
+        assert_eq!(
+            decode_claims(&format!("sp__live_{rest}")),
+            Err(TokenError::BadPrefix)
+        );
+        assert_eq!(
+            decode_claims(&format!("sp_live{rest}")),
+            Err(TokenError::BadPrefix)
+        );
         assert_eq!(decode_claims("abc.def.ghi"), Err(TokenError::NotJwtHeader));
     }
 
@@ -504,18 +606,48 @@ mod tests {
     fn structural_errors() {
         let good = token(100);
         assert_eq!(decode_claims(""), Err(TokenError::Empty));
-        assert_eq!(decode_claims("sp_live_"), Err(TokenError::NotJwt { parts: 1 }));
-        let two: String = good.rsplitn(2, '.').nth(1).unwrap_or_default().to_owned();
+        assert_eq!(
+            decode_claims("sp_live_"),
+            Err(TokenError::NotJwt { parts: 1 })
+        );
+        let two: String = good
+            .rsplit_once('.')
+            .map(|(a, _)| a.to_owned())
+            .unwrap_or_default();
         assert_eq!(decode_claims(&two), Err(TokenError::NotJwt { parts: 2 }));
-        assert_eq!(decode_claims(&format!("{good}.x")), Err(TokenError::NotJwt { parts: 4 }));
-        assert_eq!(decode_claims(&format!("{good} ")), Err(TokenError::Whitespace));
-        assert_eq!(decode_claims(&good.replacen('.', ".\n", 1)), Err(TokenError::Whitespace));
-        assert_eq!(decode_claims(&good.replacen('.', "\u{0}.", 1)), Err(TokenError::Whitespace));
-        assert_eq!(decode_claims(&format!("\"{good}\"")), Err(TokenError::InvalidCharacter));
-        assert_eq!(decode_claims(&format!("{good}é")), Err(TokenError::InvalidCharacter));
-        assert_eq!(decode_claims(&format!("{good}+")), Err(TokenError::InvalidCharacter));
+        assert_eq!(
+            decode_claims(&format!("{good}.x")),
+            Err(TokenError::NotJwt { parts: 4 })
+        );
+        assert_eq!(
+            decode_claims(&format!("{good} ")),
+            Err(TokenError::Whitespace)
+        );
+        assert_eq!(
+            decode_claims(&good.replacen('.', ".\n", 1)),
+            Err(TokenError::Whitespace)
+        );
+        assert_eq!(
+            decode_claims(&good.replacen('.', "\u{0}.", 1)),
+            Err(TokenError::Whitespace)
+        );
+        assert_eq!(
+            decode_claims(&format!("\"{good}\"")),
+            Err(TokenError::InvalidCharacter)
+        );
+        assert_eq!(
+            decode_claims(&format!("{good}é")),
+            Err(TokenError::InvalidCharacter)
+        );
+        assert_eq!(
+            decode_claims(&format!("{good}+")),
+            Err(TokenError::InvalidCharacter)
+        );
         let long = format!("{good}{}", "A".repeat(MAX_TOKEN_LEN));
-        assert_eq!(decode_claims(&long), Err(TokenError::TooLong { len: long.len() }));
+        assert_eq!(
+            decode_claims(&long),
+            Err(TokenError::TooLong { len: long.len() })
+        );
         // Exactly at the limit is not "too long" (it fails later for other reasons or not at all).
         let sig_pad = MAX_TOKEN_LEN - good.len();
         let at_limit = format!("{good}{}", "A".repeat(sig_pad - sig_pad % 4));
@@ -526,23 +658,70 @@ mod tests {
     #[test]
     fn part_errors() {
         let payload = b64(br#"{"exp":1}"#);
-        assert_eq!(decode_claims(&format!("{HEADER}..c2ln")), Err(TokenError::EmptyPart { part: JwtPart::Payload }));
-        assert_eq!(decode_claims(&format!("{HEADER}.{payload}.")), Err(TokenError::EmptyPart { part: JwtPart::Signature }));
-        assert_eq!(decode_claims(&format!("{HEADER}.{payload}.==")), Err(TokenError::Base64 { part: JwtPart::Signature }));
-        assert_eq!(decode_claims(&format!("{HEADER}.{payload}.c")), Err(TokenError::Base64 { part: JwtPart::Signature }));
-        assert_eq!(decode_claims(&format!("{HEADER}x.{payload}.c2ln")), Err(TokenError::Base64 { part: JwtPart::Header }));
-        assert_eq!(decode_claims(&format!("{HEADER}.{payload}=.c2ln")), Err(TokenError::Base64 { part: JwtPart::Payload }));
+        assert_eq!(
+            decode_claims(&format!("{HEADER}..c2ln")),
+            Err(TokenError::EmptyPart {
+                part: JwtPart::Payload
+            })
+        );
+        assert_eq!(
+            decode_claims(&format!("{HEADER}.{payload}.")),
+            Err(TokenError::EmptyPart {
+                part: JwtPart::Signature
+            })
+        );
+        assert_eq!(
+            decode_claims(&format!("{HEADER}.{payload}.==")),
+            Err(TokenError::Base64 {
+                part: JwtPart::Signature
+            })
+        );
+        assert_eq!(
+            decode_claims(&format!("{HEADER}.{payload}.c")),
+            Err(TokenError::Base64 {
+                part: JwtPart::Signature
+            })
+        );
+        assert_eq!(
+            decode_claims(&format!("{HEADER}x.{payload}.c2ln")),
+            Err(TokenError::Base64 {
+                part: JwtPart::Header
+            })
+        );
+        assert_eq!(
+            decode_claims(&format!("{HEADER}.{payload}=.c2ln")),
+            Err(TokenError::Base64 {
+                part: JwtPart::Payload
+            })
+        );
         // Truncated header: valid base64url but not JSON.
-        assert_eq!(decode_claims(&format!("{}.{payload}.c2ln", &HEADER[..20])), Err(TokenError::NotJsonObject { part: JwtPart::Header }));
+        assert_eq!(
+            decode_claims(&format!("{}.{payload}.c2ln", &HEADER[..20])),
+            Err(TokenError::NotJsonObject {
+                part: JwtPart::Header
+            })
+        );
         // Header without alg.
         let no_alg = b64(br#"{"typ":"JWT"}"#);
-        assert_eq!(decode_claims(&format!("{no_alg}.{payload}.c2ln")), Err(TokenError::NoAlg));
+        assert_eq!(
+            decode_claims(&format!("{no_alg}.{payload}.c2ln")),
+            Err(TokenError::NoAlg)
+        );
         let alg_num = b64(br#"{"alg":1}"#);
-        assert_eq!(decode_claims(&format!("{alg_num}.{payload}.c2ln")), Err(TokenError::NoAlg));
+        assert_eq!(
+            decode_claims(&format!("{alg_num}.{payload}.c2ln")),
+            Err(TokenError::NoAlg)
+        );
         // Payload not an object.
         for p in [&b"[1,2]"[..], b"\"exp\"", b"12", b"{\"exp\":1", b"\xff\xfe"] {
             let t = format!("{HEADER}.{}.c2ln", b64(p));
-            assert_eq!(decode_claims(&t), Err(TokenError::NotJsonObject { part: JwtPart::Payload }), "{p:?}");
+            assert_eq!(
+                decode_claims(&t),
+                Err(TokenError::NotJsonObject {
+                    part: JwtPart::Payload
+                }),
+                "{p:?}"
+            );
         }
         // Padded parts are accepted.
         let padded = format!("{HEADER}.{}.c2ln", base64_padded(br#"{"exp":7}"#));
@@ -551,7 +730,7 @@ mod tests {
 
     fn base64_padded(data: &[u8]) -> String {
         let mut s = b64(data);
-        while s.len() % 4 != 0 {
+        while !s.len().is_multiple_of(4) {
             s.push('=');
         }
         s
@@ -562,43 +741,85 @@ mod tests {
         let c = |p: &str| decode_claims(&token_with_payload(p));
         assert_eq!(c("{}"), Ok(Claims::default()));
         assert_eq!(c(r#"{"exp":null,"iat":null}"#), Ok(Claims::default()));
-        assert_eq!(c(r#"{"exp":0}"#), Ok(Claims { exp: Some(0), iat: None }));
-        assert_eq!(c(r#"{"exp":18446744073709551615}"#).map(|c| c.exp), Ok(Some(u64::MAX)));
-        assert_eq!(c(r#"{"exp":1.7e9}"#).map(|c| c.exp), Ok(Some(1_700_000_000)));
-        assert_eq!(c(r#"{"exp":1769940000.75}"#).map(|c| c.exp), Ok(Some(1_769_940_000)));
-        assert_eq!(c(r#"{"iat":5,"other":{"nested":[1,2]}}"#), Ok(Claims { exp: None, iat: Some(5) }));
-        for bad in [r#"{"exp":"1769940000"}"#, r#"{"exp":-1}"#, r#"{"exp":-0.5}"#, r#"{"exp":true}"#, r#"{"exp":[1]}"#, r#"{"exp":1e30}"#] {
+        assert_eq!(
+            c(r#"{"exp":0}"#),
+            Ok(Claims {
+                exp: Some(0),
+                iat: None
+            })
+        );
+        assert_eq!(
+            c(r#"{"exp":18446744073709551615}"#).map(|c| c.exp),
+            Ok(Some(u64::MAX))
+        );
+        assert_eq!(
+            c(r#"{"exp":1.7e9}"#).map(|c| c.exp),
+            Ok(Some(1_700_000_000))
+        );
+        assert_eq!(
+            c(r#"{"exp":1769940000.75}"#).map(|c| c.exp),
+            Ok(Some(1_769_940_000))
+        );
+        assert_eq!(
+            c(r#"{"iat":5,"other":{"nested":[1,2]}}"#),
+            Ok(Claims {
+                exp: None,
+                iat: Some(5)
+            })
+        );
+        for bad in [
+            r#"{"exp":"1769940000"}"#,
+            r#"{"exp":-1}"#,
+            r#"{"exp":-0.5}"#,
+            r#"{"exp":true}"#,
+            r#"{"exp":[1]}"#,
+            r#"{"exp":1e30}"#,
+        ] {
             assert_eq!(c(bad), Err(TokenError::BadClaim { claim: "exp" }), "{bad}");
         }
-        assert_eq!(c(r#"{"exp":1,"iat":"x"}"#), Err(TokenError::BadClaim { claim: "iat" }));
+        assert_eq!(
+            c(r#"{"exp":1,"iat":"x"}"#),
+            Err(TokenError::BadClaim { claim: "iat" })
+        );
     }
 
     #[test]
     fn expiry_classes() {
-        let at = |exp| Claims { exp: Some(exp), iat: None };
+        let at = |exp| Claims {
+            exp: Some(exp),
+            iat: None,
+        };
         assert_eq!(expiry(&Claims::default(), 100), Expiry::Unknown);
         assert_eq!(expiry(&at(100), 100), Expiry::Expired { ago: 0 });
         assert_eq!(expiry(&at(100), 7300), Expiry::Expired { ago: 7200 });
         assert_eq!(expiry(&at(0), u64::MAX), Expiry::Expired { ago: u64::MAX });
         assert_eq!(expiry(&at(101), 100), Expiry::ExpiresSoon { remaining: 1 });
-        assert_eq!(expiry(&at(3699), 100), Expiry::ExpiresSoon { remaining: 3599 });
+        assert_eq!(
+            expiry(&at(3699), 100),
+            Expiry::ExpiresSoon { remaining: 3599 }
+        );
         assert_eq!(expiry(&at(3700), 100), Expiry::Valid { remaining: 3600 });
-        assert_eq!(expiry(&at(u64::MAX), 0), Expiry::Valid { remaining: u64::MAX });
+        assert_eq!(
+            expiry(&at(u64::MAX), 0),
+            Expiry::Valid {
+                remaining: u64::MAX
+            }
+        );
     }
 
     #[test]
     fn secret_is_redacted_and_serialises_plainly() {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Holder {
+            token: Secret,
+        }
         let t = token(1_769_940_000);
         let s = Secret::new(t.clone());
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(format!("{s:#?}"), "Secret(***)");
         assert_eq!(s.expose(), t);
         assert_eq!(serde_json::to_string(&s).ok(), Some(format!("\"{t}\"")));
-        #[derive(Debug)]
-        #[allow(dead_code)]
-        struct Holder {
-            token: Secret,
-        }
         assert_no_leak(&t, &format!("{:?}", Holder { token: s }));
     }
 
@@ -623,9 +844,14 @@ mod tests {
             good.replace("eyJ", "xyJ"),
             format!("{HEADER}.{payload}.c2lnbmF0dXJl"),
             format!("{HEADER}.{payload}x.c2lnbmF0dXJl"),
-            format!("sp_live_{HEADER}.{}.c2lnbmF0dXJl", b64(b"[\"array-payload\"]")),
+            format!(
+                "sp_live_{HEADER}.{}.c2lnbmF0dXJl",
+                b64(b"[\"array-payload\"]")
+            ),
             format!("{good}{}", "Q".repeat(MAX_TOKEN_LEN)),
-            good.rsplit_once('.').map(|(a, _)| a.to_owned()).unwrap_or_default(),
+            good.rsplit_once('.')
+                .map(|(a, _)| a.to_owned())
+                .unwrap_or_default(),
         ];
         bad_tokens.push(format!("{}.{}.", &HEADER, b64(b"{}")));
         for t in &bad_tokens {
@@ -639,7 +865,9 @@ mod tests {
     #[test]
     fn messages_say_what_and_what_to_do() {
         let msg = TokenError::NotJwt { parts: 1 }.to_string();
-        assert!(msg.starts_with("not a JWT: expected three dot-separated parts after an optional prefix like sp_live_"));
+        assert!(msg.starts_with(
+            "not a JWT: expected three dot-separated parts after an optional prefix like sp_live_"
+        ));
         assert!(msg.contains("copy the whole token"));
         for e in [
             TokenError::Empty,
@@ -648,9 +876,15 @@ mod tests {
             TokenError::InvalidCharacter,
             TokenError::BadPrefix,
             TokenError::NotJwtHeader,
-            TokenError::EmptyPart { part: JwtPart::Signature },
-            TokenError::Base64 { part: JwtPart::Payload },
-            TokenError::NotJsonObject { part: JwtPart::Header },
+            TokenError::EmptyPart {
+                part: JwtPart::Signature,
+            },
+            TokenError::Base64 {
+                part: JwtPart::Payload,
+            },
+            TokenError::NotJsonObject {
+                part: JwtPart::Header,
+            },
             TokenError::NoAlg,
             TokenError::BadClaim { claim: "exp" },
         ] {
@@ -658,7 +892,7 @@ mod tests {
         }
     }
 
-    /// Deterministic mutation fuzz: decode_claims never panics.
+    /// Deterministic mutation fuzz: `decode_claims` never panics.
     #[test]
     fn decode_never_panics_on_mutations() {
         let seed = token(1_769_940_000);
