@@ -124,8 +124,6 @@ pub mod option_names {
     pub const INIT: &str = "--init / SYSTEMPROMPT_INIT";
     /// `--write-credentials` / `SYSTEMPROMPT_WRITE_CREDENTIALS`.
     pub const WRITE_CREDENTIALS: &str = "--write-credentials / SYSTEMPROMPT_WRITE_CREDENTIALS";
-    /// `--scrub-token` / `SYSTEMPROMPT_SCRUB_TOKEN`.
-    pub const SCRUB_TOKEN: &str = "--scrub-token / SYSTEMPROMPT_SCRUB_TOKEN";
 }
 
 /// The largest whoami budget accepted.
