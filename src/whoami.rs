@@ -1,16 +1,16 @@
 //! The one HTTPS call: `GET {api_url}/api/v1/auth/me`, with TLS roots that work in a scratch
 //! image, no redirects, a capped body, one time budget and a retry policy for transient failures.
 //!
-//! - TLS: rustls + ring, the embedded webpki roots plus `SSL_CERT_FILE` ([`tls`]); never the
+//! - TLS: rustls + ring, the embedded webpki roots plus `SSL_CERT_FILE` (`tls`); never the
 //!   platform verifier, never `/etc/ssl`. A loopback `http://` URL builds no roots at all.
 //! - Proxies: `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment
 //!   (reqwest's env matcher; on Linux that is all the "system" proxy is).
-//! - Retries ([`policy`]): connect errors, timeouts, a body cut short, 408, 429 and 5xx except
+//! - Retries (`policy`): connect errors, timeouts, a body cut short, 408, 429 and 5xx except
 //!   501/505, with full-jitter backoff or `Retry-After` plus a spread; every retry is logged.
 //!   401/403 are [`Error::Rejected`]; a redirect, another status or a bad body is
 //!   [`Error::Protocol`]; running out of budget is [`Error::Unavailable`].
 //! - The token travels only in a sensitive `Authorization` header and is redacted from every
-//!   message built from what the server sent ([`answer::redact`]).
+//!   message built from what the server sent (`answer::redact`).
 //!
 //! OWNER: whoami helper. CONTRACT (keep these signatures).
 
@@ -77,13 +77,19 @@ enum Outcome {
     /// 200 with an identity.
     Done(answer::User),
     /// Worth another attempt (if the budget allows).
-    Retry { reason: String, retry_after: Option<Duration> },
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Final: no retry can help.
     Fatal(Fatal),
 }
 
 enum Fatal {
-    Rejected { status: u16, detail: String },
+    Rejected {
+        status: u16,
+        detail: String,
+    },
     Protocol(String),
     /// A TLS failure (bad certificate, handshake refused): unavailable, but not transient.
     Tls(String),
@@ -99,13 +105,24 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let limit = tuning.attempt_timeout.min(deadline.saturating_duration_since(Instant::now()));
-        tracing::debug!("whoami attempt {attempt}: GET {url} (timeout {})", secs(limit));
+        let limit = tuning
+            .attempt_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        tracing::debug!(
+            "whoami attempt {attempt}: GET {url} (timeout {})",
+            secs(limit)
+        );
         let began = Instant::now();
-        let outcome = match tokio::time::timeout(limit, attempt_once(&client, &url, &auth, secret, tuning)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::Retry { reason: format!("timed out after {}", secs(limit)), retry_after: None },
-        };
+        let outcome =
+            match tokio::time::timeout(limit, attempt_once(&client, &url, &auth, secret, tuning))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Retry {
+                    reason: format!("timed out after {}", secs(limit)),
+                    retry_after: None,
+                },
+            };
         let fail = |last: String| Error::Unavailable {
             url: url.to_string(),
             attempts: attempt,
@@ -122,14 +139,23 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
                     attempts: attempt,
                 });
             }
-            Outcome::Fatal(Fatal::Rejected { status, detail }) => return Err(Error::Rejected { status, detail }),
+            Outcome::Fatal(Fatal::Rejected { status, detail }) => {
+                return Err(Error::Rejected { status, detail });
+            }
             Outcome::Fatal(Fatal::Protocol(reason)) => {
-                return Err(Error::Protocol { url: url.to_string(), reason: answer::redact(&reason, secret) });
+                return Err(Error::Protocol {
+                    url: url.to_string(),
+                    reason: answer::redact(&reason, secret),
+                });
             }
             Outcome::Fatal(Fatal::Tls(reason)) => return Err(fail(reason)),
-            Outcome::Retry { reason, retry_after } => {
+            Outcome::Retry {
+                reason,
+                retry_after,
+            } => {
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                match policy::next_wait(tuning, attempt, retry_after, remaining, jitter.next_u64()) {
+                match policy::next_wait(tuning, attempt, retry_after, remaining, jitter.next_u64())
+                {
                     Wait::Sleep(delay) => {
                         tracing::warn!(
                             "whoami attempt {attempt} failed: {}; retrying in {} ({} of the budget left)",
@@ -149,24 +175,36 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
 /// `{api_url}/api/v1/auth/me`, checked: `https://`, or `http://` to a loopback host only.
 fn me_url(api_url: &str) -> Result<Url, Error> {
     let bad = |message: String| {
-        Error::Config(vec![ConfigProblem { var: "SYSTEMPROMPT_API_URL".to_owned(), message }])
+        Error::Config(vec![ConfigProblem {
+            var: "SYSTEMPROMPT_API_URL".to_owned(),
+            message,
+        }])
     };
-    let url = Url::parse(&format!("{}{ME_PATH}", api_url.trim_end_matches('/')))
-        .map_err(|e| bad(format!("{api_url:?} is not a URL ({e}); use e.g. https://api.systemprompt.io")))?;
+    let url = Url::parse(&format!("{}{ME_PATH}", api_url.trim_end_matches('/'))).map_err(|e| {
+        bad(format!(
+            "{api_url:?} is not a URL ({e}); use e.g. https://api.systemprompt.io"
+        ))
+    })?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err(bad(format!(
             "{api_url} would send the token unencrypted; use https:// (http:// is only for loopback)"
         ))),
-        other => Err(bad(format!("unsupported scheme {other:?} in {api_url}; use https://"))),
+        other => Err(bad(format!(
+            "unsupported scheme {other:?} in {api_url}; use https://"
+        ))),
     }
 }
 
 fn is_loopback(url: &Url) -> bool {
     let host = url.host_str().unwrap_or("");
     host.eq_ignore_ascii_case("localhost")
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `Bearer <token>`, marked sensitive; the temporary copy is wiped.
@@ -188,7 +226,11 @@ fn bearer(secret: &str) -> Result<HeaderValue, Error> {
 }
 
 fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Result<Client, Error> {
-    let tls = if url.scheme() == "https" { tls::https_config(ssl_cert_file)? } else { tls::plain_http_config()? };
+    let tls = if url.scheme() == "https" {
+        tls::https_config(ssl_cert_file)?
+    } else {
+        tls::plain_http_config()?
+    };
     let mut builder = Client::builder()
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
@@ -199,10 +241,18 @@ fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Res
     if !tuning.env_proxy {
         builder = builder.no_proxy();
     }
-    builder.build().map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))
+    builder
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))
 }
 
-async fn attempt_once(client: &Client, url: &Url, auth: &HeaderValue, secret: &str, tuning: &Tuning) -> Outcome {
+async fn attempt_once(
+    client: &Client,
+    url: &Url,
+    auth: &HeaderValue,
+    secret: &str,
+    tuning: &Tuning,
+) -> Outcome {
     let sent = client
         .get(url.clone())
         .header(header::AUTHORIZATION, auth.clone())
@@ -219,7 +269,11 @@ async fn attempt_once(client: &Client, url: &Url, auth: &HeaderValue, secret: &s
         200 => {
             let content_type = header_str(&resp, header::CONTENT_TYPE).unwrap_or_default();
             if !answer::is_json(&content_type) {
-                let got = if content_type.is_empty() { "none".to_owned() } else { answer::sanitize(&content_type, secret, 60) };
+                let got = if content_type.is_empty() {
+                    "none".to_owned()
+                } else {
+                    answer::sanitize(&content_type, secret, 60)
+                };
                 return protocol(format!(
                     "HTTP 200 with Content-Type {got}, expected application/json; is SYSTEMPROMPT_API_URL the API \
                      (not a web page or a captive portal)?"
@@ -230,13 +284,22 @@ async fn attempt_once(client: &Client, url: &Url, auth: &HeaderValue, secret: &s
                     Ok(user) => Outcome::Done(user),
                     Err(reason) => protocol(reason),
                 },
-                Err(BodyError::TooLarge) => protocol(format!("HTTP 200 body larger than {} bytes", tuning.max_body)),
-                Err(BodyError::Broken(e)) => Outcome::Retry { reason: body_failure(&e), retry_after: None },
+                Err(BodyError::TooLarge) => protocol(format!(
+                    "HTTP 200 body larger than {} bytes",
+                    tuning.max_body
+                )),
+                Err(BodyError::Broken(e)) => Outcome::Retry {
+                    reason: body_failure(&e),
+                    retry_after: None,
+                },
             }
         }
         401 | 403 => {
             let body = read_prefix(&mut resp, MAX_ERROR_BODY).await;
-            Outcome::Fatal(Fatal::Rejected { status: code, detail: answer::error_detail(&body, secret) })
+            Outcome::Fatal(Fatal::Rejected {
+                status: code,
+                detail: answer::error_detail(&body, secret),
+            })
         }
         300..=399 => {
             let location = header_str(&resp, header::LOCATION);
@@ -249,13 +312,24 @@ async fn attempt_once(client: &Client, url: &Url, auth: &HeaderValue, secret: &s
         408 | 429 | 500..=599 if code != 501 && code != 505 => {
             let retry_after = header_str(&resp, header::RETRY_AFTER)
                 .and_then(|v| policy::parse_retry_after(&v, crate::timefmt::now_unix()));
-            Outcome::Retry { reason: status_text(status), retry_after }
+            Outcome::Retry {
+                reason: status_text(status),
+                retry_after,
+            }
         }
         _ => {
             let body = read_prefix(&mut resp, MAX_ERROR_BODY).await;
             let detail = answer::error_detail(&body, secret);
-            let detail = if detail.is_empty() { String::new() } else { format!(" ({detail})") };
-            let hint = if code < 300 { "expected HTTP 200" } else { "check SYSTEMPROMPT_API_URL (the API base URL, e.g. https://api.systemprompt.io)" };
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            };
+            let hint = if code < 300 {
+                "expected HTTP 200"
+            } else {
+                "check SYSTEMPROMPT_API_URL (the API base URL, e.g. https://api.systemprompt.io)"
+            };
             protocol(format!("{}{detail}; {hint}", status_text(status)))
         }
     }
@@ -273,7 +347,9 @@ fn status_text(status: StatusCode) -> String {
 }
 
 fn header_str(resp: &Response, name: header::HeaderName) -> Option<String> {
-    resp.headers().get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    resp.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 enum BodyError {
@@ -318,18 +394,23 @@ fn transport_failure(e: &reqwest::Error) -> Outcome {
     }
     let reason = if e.is_timeout() {
         "timed out".to_owned()
-    } else if let Some(kind) = find_io_kind(e) {
-        io_reason(kind).map_or_else(|| innermost(e), str::to_owned)
+    } else if let Some(reason) = find_io_kind(e).and_then(io_reason) {
+        reason.to_owned()
     } else if e.is_connect() {
         format!("cannot connect: {}", innermost(e))
     } else {
         innermost(e)
     };
-    Outcome::Retry { reason, retry_after: None }
+    Outcome::Retry {
+        reason,
+        retry_after: None,
+    }
 }
 
 fn body_failure(e: &reqwest::Error) -> String {
-    let what = find_io_kind(e).and_then(io_reason).map_or_else(|| innermost(e), str::to_owned);
+    let what = find_io_kind(e)
+        .and_then(io_reason)
+        .map_or_else(|| innermost(e), str::to_owned);
     format!("the body was cut short ({what})")
 }
 
@@ -349,29 +430,43 @@ fn io_reason(kind: std::io::ErrorKind) -> Option<&'static str> {
     })
 }
 
+/// The chain of causes, looking inside `io::Error`s too (their `source()` skips the wrapped
+/// error, and hyper-rustls nests a rustls error in two of them).
 fn sources(e: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| e.source())
-}
-
-fn find_tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
-    sources(e).find_map(|s| {
-        s.downcast_ref::<rustls::Error>().or_else(|| {
-            // tokio-rustls wraps it in an io::Error, whose `source()` skips it.
-            s.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>()
-        })
+    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| {
+        match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        }
     })
 }
 
+fn find_tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    sources(e).find_map(|s| s.downcast_ref::<rustls::Error>())
+}
+
+/// The first I/O error kind in the chain that says something (not `Other`).
 fn find_io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
-    sources(e).find_map(|s| s.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
+    sources(e)
+        .filter_map(|s| s.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+        .find(|k| io_reason(*k).is_some())
 }
 
 /// The innermost cause's message (reqwest's outer ones only repeat the URL).
 fn innermost(e: &reqwest::Error) -> String {
-    sources(e).last().map_or_else(|| e.to_string(), ToString::to_string)
+    sources(e)
+        .last()
+        .map_or_else(|| e.to_string(), ToString::to_string)
 }
 
 /// A duration for humans: `1.5s`, `30.0s`, `250ms`.
 fn secs(d: Duration) -> String {
-    if d < Duration::from_secs(1) { format!("{}ms", d.as_millis()) } else { format!("{:.1}s", d.as_secs_f64()) }
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }

@@ -28,7 +28,12 @@ struct RawUser {
 
 /// Whether a `Content-Type` is JSON (`application/json` or `*/*+json`).
 pub(crate) fn is_json(content_type: &str) -> bool {
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     media == "application/json" || (media.contains('/') && media.ends_with("+json"))
 }
 
@@ -39,7 +44,10 @@ pub(crate) fn parse_user(body: &[u8], secret: &str) -> Result<User, String> {
     }
     let me: Me = serde_json::from_slice(body).map_err(|e| {
         let excerpt = sanitize(&String::from_utf8_lossy(body), secret, 60);
-        redact(&format!("HTTP 200 body is not the expected JSON ({e}); it starts with: {excerpt}"), secret)
+        redact(
+            &format!("HTTP 200 body is not the expected JSON ({e}); it starts with: {excerpt}"),
+            secret,
+        )
     })?;
     let user = me.user.ok_or("HTTP 200 body has no \"user\" object")?;
     let email = match user.email {
@@ -55,7 +63,11 @@ pub(crate) fn parse_user(body: &[u8], secret: &str) -> Result<User, String> {
         Some(serde_json::Value::String(s)) => Some(s),
         _ => None,
     };
-    Ok(User { id: redact(&id, secret), email: redact(&email, secret), name: name.map(|n| redact(&n, secret)) })
+    Ok(User {
+        id: redact(&id, secret),
+        email: redact(&email, secret),
+        name: name.map(|n| redact(&n, secret)),
+    })
 }
 
 /// The detail of an error body: `error.message` of `{"error":{"code":..,"message":..}}` (or a
@@ -80,7 +92,10 @@ pub(crate) fn sanitize(text: &str, secret: &str, max: usize) -> String {
     let clean = redact(text, secret);
     let mut out = String::new();
     let mut count = 0;
-    for word in clean.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()) {
+    for word in clean
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+    {
         let word: String = word.chars().filter(|c| !c.is_control()).collect();
         if !out.is_empty() {
             out.push(' ');
@@ -125,7 +140,11 @@ pub(crate) fn redact(text: &str, secret: &str) -> String {
 
 /// A redirect target for a message: scheme, host, port and path of `location` resolved
 /// against `base`; never its query, fragment or user info.
-pub(crate) fn location_for_message(base: &reqwest::Url, location: Option<&str>, secret: &str) -> String {
+pub(crate) fn location_for_message(
+    base: &reqwest::Url,
+    location: Option<&str>,
+    secret: &str,
+) -> String {
     let Some(location) = location else {
         return "(no Location header)".to_owned();
     };
@@ -144,14 +163,22 @@ pub(crate) fn location_for_message(base: &reqwest::Url, location: Option<&str>, 
 mod tests {
     use super::*;
 
-    const TOKEN: &str = "sp_live_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEyMyJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+    const TOKEN: &str =
+        "sp_live_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEyMyJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
 
     #[test]
     fn parses_user_ignoring_extra_fields() {
         let body = br#"{"user":{"id":"user_123","email":"user@example.com","name":"N","x":1},
             "customer":{"id":"cus_1","status":"active"},"tenants":[],"enterprise":null,"more":{}}"#;
         let u = parse_user(body, TOKEN).unwrap();
-        assert_eq!(u, User { id: "user_123".into(), email: "user@example.com".into(), name: Some("N".into()) });
+        assert_eq!(
+            u,
+            User {
+                id: "user_123".into(),
+                email: "user@example.com".into(),
+                name: Some("N".into())
+            }
+        );
         let u = parse_user(br#"{"user":{"id":42,"email":"a@b.co","name":null}}"#, TOKEN).unwrap();
         assert_eq!((u.id.as_str(), u.name), ("42", None));
     }
@@ -177,10 +204,20 @@ mod tests {
 
     #[test]
     fn content_types() {
-        for ok in ["application/json", "Application/JSON; charset=utf-8", "application/problem+json"] {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/problem+json",
+        ] {
             assert!(is_json(ok), "{ok}");
         }
-        for bad in ["", "text/html", "text/plain; charset=utf-8", "application/jsonx", "+json"] {
+        for bad in [
+            "",
+            "text/html",
+            "text/plain; charset=utf-8",
+            "application/jsonx",
+            "+json",
+        ] {
             assert!(!is_json(bad), "{bad}");
         }
     }
@@ -192,9 +229,15 @@ mod tests {
         assert_eq!(error_detail(br#"{"error":"nope"}"#, TOKEN), "nope");
         assert_eq!(error_detail(br#"{"other":1}"#, TOKEN), "");
         assert_eq!(error_detail(b"", TOKEN), "");
-        assert_eq!(error_detail(b"  Unauthorized\r\n\x1b[31mred\t", TOKEN), "Unauthorized [31mred");
+        assert_eq!(
+            error_detail(b"  Unauthorized\r\n\x1b[31mred\t", TOKEN),
+            "Unauthorized [31mred"
+        );
         let long = "x".repeat(1000);
-        assert_eq!(error_detail(long.as_bytes(), TOKEN).chars().count(), MAX_DETAIL + 1);
+        assert_eq!(
+            error_detail(long.as_bytes(), TOKEN).chars().count(),
+            MAX_DETAIL + 1
+        );
     }
 
     #[test]
@@ -218,10 +261,23 @@ mod tests {
     #[test]
     fn redirect_targets_hide_queries() {
         let base = reqwest::Url::parse("https://api.example.com/api/v1/auth/me").unwrap();
-        let shown = location_for_message(&base, Some("https://u:p@login.example.com:8443/sso?token=abc#f"), TOKEN);
+        let shown = location_for_message(
+            &base,
+            Some("https://u:p@login.example.com:8443/sso?token=abc#f"),
+            TOKEN,
+        );
         assert_eq!(shown, "https://login.example.com:8443/sso");
-        assert_eq!(location_for_message(&base, Some("/v2/me?x=1"), TOKEN), "https://api.example.com/v2/me");
-        assert_eq!(location_for_message(&base, None, TOKEN), "(no Location header)");
-        assert_eq!(location_for_message(&base, Some("http://[::1"), TOKEN), "(an unparseable Location)");
+        assert_eq!(
+            location_for_message(&base, Some("/v2/me?x=1"), TOKEN),
+            "https://api.example.com/v2/me"
+        );
+        assert_eq!(
+            location_for_message(&base, None, TOKEN),
+            "(no Location header)"
+        );
+        assert_eq!(
+            location_for_message(&base, Some("http://[::1"), TOKEN),
+            "(an unparseable Location)"
+        );
     }
 }

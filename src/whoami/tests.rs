@@ -1,6 +1,7 @@
 //! whoami against a scripted loopback HTTP responder (std `TcpListener`, a thread per
 //! connection). No sleeps as synchronisation; no network but 127.0.0.1.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +14,8 @@ use super::{Identity, Request, run};
 use crate::error::Error;
 use crate::token::Secret;
 
-const TOKEN: &str = "sp_live_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEyMyJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+const TOKEN: &str =
+    "sp_live_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEyMyJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
 const ME: &str = r#"{"user":{"id":"user_123","email":"user@example.com","name":"Optional Name"},
     "customer":{"id":"cus_1","status":"active"},"tenants":[],"enterprise":null}"#;
 
@@ -29,9 +31,12 @@ enum Reply {
 }
 
 fn http(status: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut out = format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
+        let _ = write!(out, "{k}: {v}\r\n");
     }
     Reply::Raw(format!("{out}\r\n{body}"))
 }
@@ -72,7 +77,9 @@ fn serve(script: Vec<Reply>) -> Fake {
             let Ok(mut conn) = conn else { continue };
             let (script, hits, heads, tx) = (script.clone(), h.clone(), hd.clone(), tx.clone());
             std::thread::spawn(move || {
-                let Some(head) = read_head(&mut conn) else { return };
+                let Some(head) = read_head(&mut conn) else {
+                    return;
+                };
                 heads.lock().unwrap().push(head);
                 let n = hits.fetch_add(1, Ordering::SeqCst);
                 match &script[n.min(script.len() - 1)] {
@@ -97,7 +104,12 @@ fn serve(script: Vec<Reply>) -> Fake {
             });
         }
     });
-    Fake { addr, hits, heads, streamed }
+    Fake {
+        addr,
+        hits,
+        heads,
+        streamed,
+    }
 }
 
 fn read_head(conn: &mut TcpStream) -> Option<String> {
@@ -113,10 +125,17 @@ fn read_head(conn: &mut TcpStream) -> Option<String> {
 }
 
 fn tuning() -> Tuning {
-    Tuning { env_proxy: false, ..Tuning::DEFAULT }
+    Tuning {
+        env_proxy: false,
+        ..Tuning::DEFAULT
+    }
 }
 
-fn call(url: &str, budget: Duration, ssl_cert_file: Option<std::path::PathBuf>) -> (Result<Identity, Error>, Duration) {
+fn call(
+    url: &str,
+    budget: Duration,
+    ssl_cert_file: Option<std::path::PathBuf>,
+) -> (Result<Identity, Error>, Duration) {
     call_with(url, budget, ssl_cert_file, &tuning())
 }
 
@@ -127,14 +146,25 @@ fn call_with(
     tuning: &Tuning,
 ) -> (Result<Identity, Error>, Duration) {
     let token = Secret::new(TOKEN.to_owned());
-    let req = Request { api_url: url, token: &token, budget, ssl_cert_file };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let req = Request {
+        api_url: url,
+        token: &token,
+        budget,
+        ssl_cert_file,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let start = Instant::now();
     let res = rt.block_on(run(&req, tuning, &mut Jitter::new()));
     let elapsed = start.elapsed();
     if let Err(e) = &res {
         let shown = format!("{e} {e:?}");
-        assert!(!shown.contains("eyJ") && !shown.contains("c2ln"), "token leaked: {shown}");
+        assert!(
+            !shown.contains("eyJ") && !shown.contains("c2ln"),
+            "token leaked: {shown}"
+        );
     }
     (res, elapsed)
 }
@@ -188,14 +218,35 @@ fn ok_200_is_parsed_and_the_request_is_right() {
     let fake = serve(vec![json("200 OK", ME)]);
     let (res, _) = call(&fake.url(), BUDGET, None);
     let id = res.unwrap();
-    assert_eq!((id.user_id.as_str(), id.email.as_str()), ("user_123", "user@example.com"));
-    assert_eq!((id.name.as_deref(), id.attempts), (Some("Optional Name"), 1));
+    assert_eq!(
+        (id.user_id.as_str(), id.email.as_str()),
+        ("user_123", "user@example.com")
+    );
+    assert_eq!(
+        (id.name.as_deref(), id.attempts),
+        (Some("Optional Name"), 1)
+    );
     assert!(id.latency < BUDGET);
     let head = fake.head(0).to_ascii_lowercase();
-    assert!(head.starts_with("get /api/v1/auth/me http/1.1\r\n"), "{head}");
-    assert!(head.contains(&format!("\r\nauthorization: bearer {}\r\n", TOKEN.to_ascii_lowercase())), "{head}");
+    assert!(
+        head.starts_with("get /api/v1/auth/me http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!(
+            "\r\nauthorization: bearer {}\r\n",
+            TOKEN.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
     assert!(head.contains("\r\naccept: application/json\r\n"), "{head}");
-    assert!(head.contains(&format!("\r\nuser-agent: sp-entrypoint/{}\r\n", env!("CARGO_PKG_VERSION"))), "{head}");
+    assert!(
+        head.contains(&format!(
+            "\r\nuser-agent: sp-entrypoint/{}\r\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{head}"
+    );
     assert_eq!(fake.hits(), 1);
 }
 
@@ -214,7 +265,9 @@ fn rejected_401_is_not_retried_and_never_echoes_the_token() {
     match res {
         Err(e @ Error::Rejected { .. }) => {
             assert_eq!(e.code(), 77);
-            let Error::Rejected { status, detail } = &e else { unreachable!() };
+            let Error::Rejected { status, detail } = &e else {
+                unreachable!()
+            };
             assert_eq!((*status, detail.as_str()), (401, "bad token ***"));
         }
         other => panic!("{other:?}"),
@@ -224,9 +277,16 @@ fn rejected_401_is_not_retried_and_never_echoes_the_token() {
 
 #[test]
 fn forbidden_403_with_plain_text_detail() {
-    let fake = serve(vec![http("403 Forbidden", &[("Content-Type", "text/plain")], "account\r\nsuspended\x07")]);
+    let fake = serve(vec![http(
+        "403 Forbidden",
+        &[("Content-Type", "text/plain")],
+        "account\r\nsuspended\x07",
+    )]);
     match call(&fake.url(), BUDGET, None).0 {
-        Err(Error::Rejected { status: 403, detail }) => assert_eq!(detail, "account suspended"),
+        Err(Error::Rejected {
+            status: 403,
+            detail,
+        }) => assert_eq!(detail, "account suspended"),
         other => panic!("{other:?}"),
     }
     assert_eq!(fake.hits(), 1);
@@ -234,10 +294,21 @@ fn forbidden_403_with_plain_text_detail() {
 
 #[test]
 fn other_4xx_and_501_are_protocol_errors_not_retried() {
-    for status in ["404 Not Found", "400 Bad Request", "405 Method Not Allowed", "501 Not Implemented"] {
-        let fake = serve(vec![json(status, r#"{"error":{"code":"x","message":"no such route"}}"#)]);
+    for status in [
+        "404 Not Found",
+        "400 Bad Request",
+        "405 Method Not Allowed",
+        "501 Not Implemented",
+    ] {
+        let fake = serve(vec![json(
+            status,
+            r#"{"error":{"code":"x","message":"no such route"}}"#,
+        )]);
         let reason = protocol_reason(call(&fake.url(), BUDGET, None).0);
-        assert!(reason.contains(&format!("HTTP {status} (no such route)")), "{reason}");
+        assert!(
+            reason.contains(&format!("HTTP {status} (no such route)")),
+            "{reason}"
+        );
         assert_eq!(fake.hits(), 1, "{status}");
     }
 }
@@ -246,35 +317,64 @@ fn other_4xx_and_501_are_protocol_errors_not_retried() {
 fn other_2xx_is_a_protocol_error() {
     let fake = serve(vec![http("204 No Content", &[], "")]);
     let reason = protocol_reason(call(&fake.url(), BUDGET, None).0);
-    assert!(reason.contains("HTTP 204 No Content; expected HTTP 200"), "{reason}");
+    assert!(
+        reason.contains("HTTP 204 No Content; expected HTTP 200"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn a_503_then_200_is_retried_and_logged_without_the_token() {
-    let fake = serve(vec![http("503 Service Unavailable", &[], &format!("down, your token {TOKEN}")), json("200 OK", ME)]);
+    let fake = serve(vec![
+        http(
+            "503 Service Unavailable",
+            &[],
+            &format!("down, your token {TOKEN}"),
+        ),
+        json("200 OK", ME),
+    ]);
     let ((res, _), logs) = capture_logs(|| call(&fake.url(), BUDGET, None));
     assert_eq!(res.unwrap().attempts, 2);
     assert_eq!(fake.hits(), 2);
-    assert!(logs.contains("WARN") && logs.contains("whoami attempt 1 failed: HTTP 503 Service Unavailable; retrying in"), "{logs}");
+    assert!(
+        logs.contains("WARN")
+            && logs.contains("whoami attempt 1 failed: HTTP 503 Service Unavailable; retrying in"),
+        "{logs}"
+    );
     assert!(!logs.contains("eyJ") && !logs.contains("c2ln"), "{logs}");
 }
 
 #[test]
 fn a_429_retry_after_is_honoured() {
-    let fake = serve(vec![http("429 Too Many Requests", &[("Retry-After", "1")], ""), json("200 OK", ME)]);
+    let fake = serve(vec![
+        http("429 Too Many Requests", &[("Retry-After", "1")], ""),
+        json("200 OK", ME),
+    ]);
     let (res, elapsed) = call(&fake.url(), BUDGET, None);
     assert_eq!(res.unwrap().attempts, 2);
     // 1 s plus a spread of up to 2 s.
-    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(3500), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(3500),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
 fn a_retry_after_beyond_the_budget_stops_at_once() {
-    let fake = serve(vec![http("429 Too Many Requests", &[("Retry-After", "60")], "")]);
+    let fake = serve(vec![http(
+        "429 Too Many Requests",
+        &[("Retry-After", "60")],
+        "",
+    )]);
     let (res, elapsed) = call(&fake.url(), Duration::from_secs(5), None);
     let (attempts, last) = unavailable(res);
     assert_eq!((attempts, fake.hits()), (1, 1));
-    assert!(last.contains("HTTP 429 Too Many Requests; the server asked to retry after 60.0s, beyond the budget"), "{last}");
+    assert!(
+        last.contains(
+            "HTTP 429 Too Many Requests; the server asked to retry after 60.0s, beyond the budget"
+        ),
+        "{last}"
+    );
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
 }
 
@@ -284,13 +384,23 @@ fn a_silent_server_cannot_stretch_the_budget() {
     let (res, elapsed) = call(&fake.url(), Duration::from_secs(1), None);
     let (attempts, last) = unavailable(res);
     assert_eq!(attempts, 1);
-    assert!(last.starts_with("timed out after 9") || last.starts_with("timed out after 1.0s"), "{last}");
-    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(1100), "{elapsed:?}");
+    assert!(
+        last.starts_with("timed out after 9") || last.starts_with("timed out after 1.0s"),
+        "{last}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(1100),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
 fn connection_refused_is_retried_within_the_budget() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let (res, elapsed) = call(&url, Duration::from_secs(1), None);
     let (attempts, last) = unavailable(res);
@@ -310,7 +420,11 @@ fn a_body_cut_short_is_retried() {
 
 #[test]
 fn redirects_are_not_followed() {
-    let fake = serve(vec![http("302 Found", &[("Location", "http://127.0.0.1:1/elsewhere?token=abc")], "")]);
+    let fake = serve(vec![http(
+        "302 Found",
+        &[("Location", "http://127.0.0.1:1/elsewhere?token=abc")],
+        "",
+    )]);
     let reason = protocol_reason(call(&fake.url(), BUDGET, None).0);
     assert!(
         reason.contains("redirect (HTTP 302) to http://127.0.0.1:1/elsewhere not followed: the token is only ever sent to SYSTEMPROMPT_API_URL; set it to the final URL"),
@@ -323,11 +437,15 @@ fn redirects_are_not_followed() {
 #[test]
 fn bodies_over_1_mib_are_refused_with_bounded_memory() {
     let declared = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 314572800\r\nConnection: close\r\n\r\n";
-    let undeclared = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+    let undeclared =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
     for head in [declared, undeclared] {
         let fake = serve(vec![Reply::Endless(head.to_owned())]);
         let reason = protocol_reason(call(&fake.url(), BUDGET, None).0);
-        assert!(reason.contains("HTTP 200 body larger than 1048576 bytes"), "{reason}");
+        assert!(
+            reason.contains("HTTP 200 body larger than 1048576 bytes"),
+            "{reason}"
+        );
         // The server could push far less than its 300 MB before we hung up.
         let sent = fake.streamed.recv_timeout(Duration::from_secs(10)).unwrap();
         assert!(sent < 64 * 1024 * 1024, "{sent}");
@@ -360,13 +478,18 @@ fn a_wrong_content_type_is_a_protocol_error() {
 
 #[test]
 fn an_invalid_ssl_cert_file_is_a_config_error() {
-    let path = std::env::temp_dir().join(format!("sp-entrypoint-whoami-{}-bad.pem", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "sp-entrypoint-whoami-{}-bad.pem",
+        std::process::id()
+    ));
     std::fs::write(&path, "not a bundle").unwrap();
     let (res, _) = call("https://127.0.0.1:1", BUDGET, Some(path.clone()));
     match res {
         Err(e @ Error::Config(_)) => {
             assert_eq!(e.code(), 78);
-            let Error::Config(problems) = &e else { unreachable!() };
+            let Error::Config(problems) = &e else {
+                unreachable!()
+            };
             assert_eq!(problems[0].var, "SSL_CERT_FILE");
         }
         other => panic!("{other:?}"),
@@ -386,8 +509,16 @@ fn urls_and_tokens_that_must_not_be_sent() {
         }
     }
     let token = Secret::new("abc\ndef".to_owned());
-    let req = Request { api_url: "http://127.0.0.1:1", token: &token, budget: BUDGET, ssl_cert_file: None };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let req = Request {
+        api_url: "http://127.0.0.1:1",
+        token: &token,
+        budget: BUDGET,
+        ssl_cert_file: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     match rt.block_on(run(&req, &tuning(), &mut Jitter::new())) {
         Err(Error::Config(p)) => {
             assert_eq!(p[0].var, "SYSTEMPROMPT_API_TOKEN");
@@ -403,7 +534,9 @@ fn urls_and_tokens_that_must_not_be_sent() {
 #[test]
 #[ignore = "run by proxy_environment_is_honoured in a child process"]
 fn proxy_child() {
-    let Ok(url) = std::env::var("WHOAMI_PROXY_CHILD_URL") else { return };
+    let Ok(url) = std::env::var("WHOAMI_PROXY_CHILD_URL") else {
+        return;
+    };
     let (res, _) = call_with(&url, Duration::from_secs(1), None, &Tuning::DEFAULT);
     println!("child result: {res:?}");
 }
@@ -412,28 +545,204 @@ fn proxy_child() {
 fn proxy_environment_is_honoured() {
     let child = |url: &str, env: &[(&str, String)]| {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "whoami::tests::proxy_child", "--ignored", "--nocapture", "--test-threads=1"]);
-        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy"] {
+        cmd.args([
+            "--exact",
+            "whoami::tests::proxy_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ] {
             cmd.env_remove(var);
         }
-        cmd.env("WHOAMI_PROXY_CHILD_URL", url).envs(env.iter().map(|(k, v)| (k, v)));
+        cmd.env("WHOAMI_PROXY_CHILD_URL", url)
+            .envs(env.iter().map(|(k, v)| (k, v)));
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     // HTTPS_PROXY: a CONNECT to the proxy, the API host unresolved by us.
     let proxy = serve(vec![http("403 Forbidden", &[], "")]);
-    child("https://api.example.invalid", &[("HTTPS_PROXY", proxy.url())]);
+    child(
+        "https://api.example.invalid",
+        &[("HTTPS_PROXY", proxy.url())],
+    );
     assert!(proxy.hits() >= 1);
-    assert!(proxy.head(0).starts_with("CONNECT api.example.invalid:443 HTTP/1.1\r\n"), "{}", proxy.head(0));
+    assert!(
+        proxy
+            .head(0)
+            .starts_with("CONNECT api.example.invalid:443 HTTP/1.1\r\n"),
+        "{}",
+        proxy.head(0)
+    );
     // HTTP_PROXY for a loopback http:// URL, then NO_PROXY exempting it.
     let proxy = serve(vec![json("200 OK", ME)]);
     let direct = serve(vec![json("200 OK", ME)]);
     let out = child(&direct.url(), &[("HTTP_PROXY", proxy.url())]);
     assert!(out.contains("child result: Ok("), "{out}");
     assert_eq!((proxy.hits(), direct.hits()), (1, 0));
-    assert!(proxy.head(0).starts_with(&format!("GET {}/api/v1/auth/me HTTP/1.1\r\n", direct.url())), "{}", proxy.head(0));
-    let out = child(&direct.url(), &[("HTTP_PROXY", proxy.url()), ("NO_PROXY", "127.0.0.1".to_owned())]);
+    assert!(
+        proxy
+            .head(0)
+            .starts_with(&format!("GET {}/api/v1/auth/me HTTP/1.1\r\n", direct.url())),
+        "{}",
+        proxy.head(0)
+    );
+    let out = child(
+        &direct.url(),
+        &[
+            ("HTTP_PROXY", proxy.url()),
+            ("NO_PROXY", "127.0.0.1".to_owned()),
+        ],
+    );
     assert!(out.contains("child result: Ok("), "{out}");
     assert_eq!((proxy.hits(), direct.hits()), (1, 1));
+}
+
+// A private CA and a leaf for localhost / 127.0.0.1 (test-only key, generated with openssl).
+const TEST_CA: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBpzCCAU2gAwIBAgIUcIOWQyUPZZ3aiQA3Q2m9iYUbckUwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVc3AtZW50cnlwb2ludCB0ZXN0IENBMCAXDTI2MTEyNzA5MzMy
+N1oYDzIxMjYxMTAzMDkzMzI3WjAgMR4wHAYDVQQDDBVzcC1lbnRyeXBvaW50IHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARgR8oEEioPplTDD17WJhga
+89momM4HPwEsv4gufplOHynDMT2RX8Ep9Esv8VKtdVUpKWQWr7tO665Xz+wHMAwg
+o2MwYTAdBgNVHQ4EFgQUr3MO2IuM9xU0sPVUmZBzTzqZ8RkwHwYDVR0jBBgwFoAU
+r3MO2IuM9xU0sPVUmZBzTzqZ8RkwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8E
+BAMCAgQwCgYIKoZIzj0EAwIDSAAwRQIhAKmfP/QhttBGcEpWZvfofIHJek7EtibH
+uJu+GNKO5e0QAiACC7gMOITLEYAYSBf+cyg5iK/JZ9Cr//huI13CDBa/PA==
+-----END CERTIFICATE-----
+";
+const TEST_LEAF: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBtTCCAVygAwIBAgIUKoGs3l8weueIU59DigMFPQfkIDQwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVc3AtZW50cnlwb2ludCB0ZXN0IENBMCAXDTI2MTEyNzA5MzMy
+N1oYDzIxMjYxMTAzMDkzMzI3WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAAQ7oSCRO7wIplgBGdQH0Qoa///q64jK16O7DsGB
+xP2maAPgyWja3zrijqfoq4vwPgj5rhAg8p9wyLAjOlIZGBWTo34wfDAaBgNVHREE
+EzARgglsb2NhbGhvc3SHBH8AAAEwCQYDVR0TBAIwADATBgNVHSUEDDAKBggrBgEF
+BQcDATAdBgNVHQ4EFgQUEjVyuYqrh0X2JJRuIJIvKvpxd7UwHwYDVR0jBBgwFoAU
+r3MO2IuM9xU0sPVUmZBzTzqZ8RkwCgYIKoZIzj0EAwIDRwAwRAIgZs5Gf9EDVVU9
+8B5pGFiNt0qOzDuEDMKUOiia95ZU9bUCICQ4HQX1so5C17HJL2KjigmLYhkgo24q
+53JAWrK0TpK5
+-----END CERTIFICATE-----
+";
+const TEST_LEAF_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgwtf96JCmCk17cN+h
+/lhWZ1aM1vMszIMzLwcXnyFLFGGhRANCAAQ7oSCRO7wIplgBGdQH0Qoa///q64jK
+16O7DsGBxP2maAPgyWja3zrijqfoq4vwPgj5rhAg8p9wyLAjOlIZGBWT
+-----END PRIVATE KEY-----
+";
+
+/// A TLS responder with the test leaf: answers every request with `reply` (a `Reply::Raw`).
+fn serve_tls(reply: &str) -> Fake {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = vec![CertificateDer::from_pem_slice(TEST_LEAF.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(TEST_LEAF_KEY.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let (_tx, streamed) = mpsc::channel();
+    let (h, hd, reply) = (hits.clone(), heads.clone(), reply.to_owned());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(tcp) = conn else { continue };
+            let (config, hits, heads, reply) =
+                (config.clone(), h.clone(), hd.clone(), reply.clone());
+            std::thread::spawn(move || {
+                let Ok(server) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(server, tcp);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                heads
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                hits.fetch_add(1, Ordering::SeqCst);
+                let _ = tls.write_all(reply.as_bytes());
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    Fake {
+        addr,
+        hits,
+        heads,
+        streamed,
+    }
+}
+
+fn ok_reply() -> String {
+    match json("200 OK", ME) {
+        Reply::Raw(r) => r,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn https_trusts_the_ssl_cert_file_bundle() {
+    let fake = serve_tls(&ok_reply());
+    let path = std::env::temp_dir().join(format!(
+        "sp-entrypoint-whoami-{}-ca.pem",
+        std::process::id()
+    ));
+    std::fs::write(&path, TEST_CA).unwrap();
+    for host in ["127.0.0.1", "localhost"] {
+        let url = format!("https://{host}:{}", fake.addr.port());
+        let (res, _) = call(&url, BUDGET, Some(path.clone()));
+        assert_eq!(res.unwrap().email, "user@example.com", "{host}");
+    }
+    assert_eq!(fake.hits(), 2);
+    assert!(fake.head(0).starts_with("GET /api/v1/auth/me HTTP/1.1\r\n"));
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn an_untrusted_certificate_fails_at_once_without_retrying() {
+    let fake = serve_tls(&ok_reply());
+    let url = format!("https://127.0.0.1:{}", fake.addr.port());
+    let (res, elapsed) = call(&url, BUDGET, None);
+    let (attempts, last) = unavailable(res);
+    assert_eq!(attempts, 1);
+    assert!(
+        last.contains("TLS handshake failed: invalid peer certificate: UnknownIssuer"),
+        "{last}"
+    );
+    assert!(last.contains("set SSL_CERT_FILE"), "{last}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert_eq!(fake.hits(), 0);
 }

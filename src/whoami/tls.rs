@@ -20,17 +20,28 @@ const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
 
 /// The config for `https://`: webpki roots plus the `SSL_CERT_FILE` bundle, when given.
 pub(crate) fn https_config(ssl_cert_file: Option<&Path>) -> Result<ClientConfig, Error> {
-    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     if let Some(path) = ssl_cert_file {
         let extra = read_bundle(path)?;
         let (added, ignored) = roots.add_parsable_certificates(extra);
         if added == 0 {
-            return Err(config(path, "none of its certificates is usable as a trust anchor"));
+            return Err(config(
+                path,
+                "none of its certificates is usable as a trust anchor",
+            ));
         }
         if ignored > 0 {
-            tracing::warn!("{SSL_CERT_FILE}={}: {ignored} certificate(s) ignored (not usable as trust anchors), {added} added", path.display());
+            tracing::warn!(
+                "{SSL_CERT_FILE}={}: {ignored} certificate(s) ignored (not usable as trust anchors), {added} added",
+                path.display()
+            );
         } else {
-            tracing::debug!("{SSL_CERT_FILE}={}: {added} extra root certificate(s)", path.display());
+            tracing::debug!(
+                "{SSL_CERT_FILE}={}: {added} extra root certificate(s)",
+                path.display()
+            );
         }
     }
     finish(roots)
@@ -88,7 +99,10 @@ mod tests {
     use super::*;
 
     fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("sp-entrypoint-whoami-{}-{name}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "sp-entrypoint-whoami-{}-{name}",
+            std::process::id()
+        ));
         std::fs::write(&path, contents).unwrap();
         path
     }
@@ -120,9 +134,15 @@ mod tests {
         assert_config_error(https_config(Some(&empty)), "no PEM CERTIFICATE block");
         let junk = temp_file("junk.pem", b"hello, not a certificate\n");
         assert_config_error(https_config(Some(&junk)), "no PEM CERTIFICATE block");
-        let broken = temp_file("broken.pem", b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        let broken = temp_file(
+            "broken.pem",
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        );
         assert_config_error(https_config(Some(&broken)), "not a valid PEM bundle");
-        let not_a_cert = temp_file("notcert.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        let not_a_cert = temp_file(
+            "notcert.pem",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
         assert_config_error(https_config(Some(&not_a_cert)), "trust anchor");
         for p in [empty, junk, broken, not_a_cert] {
             let _ = std::fs::remove_file(p);
