@@ -1,13 +1,35 @@
 //! The one HTTPS call: `GET {api_url}/api/v1/auth/me`, with TLS roots that work in a scratch
 //! image, no redirects, a capped body, one time budget and a retry policy for transient failures.
 //!
+//! - TLS: rustls + ring, the embedded webpki roots plus `SSL_CERT_FILE` (`tls`); never the
+//!   platform verifier, never `/etc/ssl`. A loopback `http://` URL builds no roots at all.
+//! - Proxies: `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment
+//!   (reqwest's env matcher; on Linux that is all the "system" proxy is).
+//! - Retries (`policy`): connect errors, timeouts, a body cut short, 408, 429 and 5xx except
+//!   501/505, with full-jitter backoff or `Retry-After` plus a spread; every retry is logged.
+//!   401/403 are [`Error::Rejected`]; a redirect, another status or a bad body is
+//!   [`Error::Protocol`]; running out of budget is [`Error::Unavailable`].
+//! - The token travels only in a sensitive `Authorization` header and is redacted from every
+//!   message built from what the server sent (`answer::redact`).
+//!
 //! OWNER: whoami helper. CONTRACT (keep these signatures).
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod answer;
+mod policy;
+mod tls;
 
-use crate::error::Error;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{self, HeaderValue};
+use reqwest::{Client, Response, StatusCode, Url};
+
+use crate::error::{ConfigProblem, Error};
 use crate::token::Secret;
+use policy::{Jitter, Tuning, Wait};
 
 /// What the call needs.
 #[derive(Debug)]
@@ -38,6 +60,413 @@ pub struct Identity {
 }
 
 /// Call whoami within the budget, retrying only transient failures.
-pub async fn whoami(_req: &Request<'_>) -> Result<Identity, Error> {
-    unimplemented!("whoami helper")
+///
+/// Needs a tokio runtime with the IO and time drivers (`new_current_thread().enable_all()`).
+pub async fn whoami(req: &Request<'_>) -> Result<Identity, Error> {
+    run(req, &Tuning::DEFAULT, &mut Jitter::new()).await
+}
+
+/// The path of the whoami endpoint under the API URL.
+const ME_PATH: &str = "/api/v1/auth/me";
+
+/// How much of an error body is read for its detail.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// How one attempt ended.
+enum Outcome {
+    /// 200 with an identity.
+    Done(answer::User),
+    /// Worth another attempt (if the budget allows).
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Final: no retry can help.
+    Fatal(Fatal),
+}
+
+enum Fatal {
+    Rejected {
+        status: u16,
+        detail: String,
+    },
+    Protocol(String),
+    /// A TLS failure (bad certificate, handshake refused): unavailable, but not transient.
+    Tls(String),
+}
+
+async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<Identity, Error> {
+    let start = Instant::now();
+    let deadline = start + req.budget;
+    let secret = req.token.expose();
+    let url = me_url(req.api_url)?;
+    let auth = bearer(secret)?;
+    let client = build_client(&url, req.ssl_cert_file.as_deref(), tuning)?;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let limit = tuning
+            .attempt_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        tracing::debug!(
+            "whoami attempt {attempt}: GET {url} (timeout {})",
+            secs(limit)
+        );
+        let began = Instant::now();
+        let outcome =
+            match tokio::time::timeout(limit, attempt_once(&client, &url, &auth, secret, tuning))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Retry {
+                    reason: format!("timed out after {}", secs(limit)),
+                    retry_after: None,
+                },
+            };
+        let fail = |last: String| Error::Unavailable {
+            url: url.to_string(),
+            attempts: attempt,
+            elapsed: secs(start.elapsed()),
+            last: answer::redact(&last, secret),
+        };
+        match outcome {
+            Outcome::Done(user) => {
+                return Ok(Identity {
+                    user_id: user.id,
+                    email: user.email,
+                    name: user.name,
+                    latency: began.elapsed(),
+                    attempts: attempt,
+                });
+            }
+            Outcome::Fatal(Fatal::Rejected { status, detail }) => {
+                return Err(Error::Rejected { status, detail });
+            }
+            Outcome::Fatal(Fatal::Protocol(reason)) => {
+                return Err(Error::Protocol {
+                    url: url.to_string(),
+                    reason: answer::redact(&reason, secret),
+                });
+            }
+            Outcome::Fatal(Fatal::Tls(reason)) => return Err(fail(reason)),
+            Outcome::Retry {
+                reason,
+                retry_after,
+            } => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                match policy::next_wait(tuning, attempt, retry_after, remaining, jitter.next_u64())
+                {
+                    Wait::Sleep(delay) => {
+                        tracing::warn!(
+                            "whoami attempt {attempt} failed: {}; retrying in {} ({} of the budget left)",
+                            answer::redact(&reason, secret),
+                            secs(delay),
+                            secs(remaining)
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                    Wait::GiveUp(why) => return Err(fail(format!("{reason}; {why}"))),
+                }
+            }
+        }
+    }
+}
+
+/// `{api_url}/api/v1/auth/me`, checked: `https://`, or `http://` to a loopback host only.
+fn me_url(api_url: &str) -> Result<Url, Error> {
+    let bad = |message: String| {
+        Error::Config(vec![ConfigProblem {
+            var: "SYSTEMPROMPT_API_URL".to_owned(),
+            message,
+        }])
+    };
+    let url = Url::parse(&format!("{}{ME_PATH}", api_url.trim_end_matches('/'))).map_err(|e| {
+        bad(format!(
+            "{api_url:?} is not a URL ({e}); use e.g. https://api.systemprompt.io"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(bad(format!(
+            "{api_url} would send the token unencrypted; use https:// (http:// is only for loopback)"
+        ))),
+        other => Err(bad(format!(
+            "unsupported scheme {other:?} in {api_url}; use https://"
+        ))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `Bearer <token>`, marked sensitive; the temporary copy is wiped.
+fn bearer(secret: &str) -> Result<HeaderValue, Error> {
+    let mut raw = format!("Bearer {secret}").into_bytes();
+    let value = HeaderValue::from_bytes(&raw);
+    raw.fill(0);
+    std::hint::black_box(&raw);
+    let mut value = value.map_err(|_| {
+        Error::Config(vec![ConfigProblem {
+            var: "SYSTEMPROMPT_API_TOKEN".to_owned(),
+            message: "contains characters not allowed in an HTTP header (a newline or control character?); \
+                      set it to the token alone"
+                .to_owned(),
+        }])
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Result<Client, Error> {
+    let tls = if url.scheme() == "https" {
+        tls::https_config(ssl_cert_file)?
+    } else {
+        tls::plain_http_config()?
+    };
+    let mut builder = Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .referer(false)
+        .user_agent(concat!("sp-entrypoint/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(tuning.attempt_timeout);
+    if !tuning.env_proxy {
+        builder = builder.no_proxy();
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))
+}
+
+async fn attempt_once(
+    client: &Client,
+    url: &Url,
+    auth: &HeaderValue,
+    secret: &str,
+    tuning: &Tuning,
+) -> Outcome {
+    let sent = client
+        .get(url.clone())
+        .header(header::AUTHORIZATION, auth.clone())
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await;
+    let mut resp = match sent {
+        Ok(resp) => resp,
+        Err(e) => return transport_failure(&e),
+    };
+    let status = resp.status();
+    let code = status.as_u16();
+    match code {
+        200 => {
+            let content_type = header_str(&resp, header::CONTENT_TYPE).unwrap_or_default();
+            if !answer::is_json(&content_type) {
+                let got = if content_type.is_empty() {
+                    "none".to_owned()
+                } else {
+                    answer::sanitize(&content_type, secret, 60)
+                };
+                return protocol(format!(
+                    "HTTP 200 with Content-Type {got}, expected application/json; is SYSTEMPROMPT_API_URL the API \
+                     (not a web page or a captive portal)?"
+                ));
+            }
+            match read_body(&mut resp, tuning.max_body).await {
+                Ok(body) => match answer::parse_user(&body, secret) {
+                    Ok(user) => Outcome::Done(user),
+                    Err(reason) => protocol(reason),
+                },
+                Err(BodyError::TooLarge) => protocol(format!(
+                    "HTTP 200 body larger than {} bytes",
+                    tuning.max_body
+                )),
+                Err(BodyError::Broken(e)) => Outcome::Retry {
+                    reason: body_failure(&e),
+                    retry_after: None,
+                },
+            }
+        }
+        401 | 403 => {
+            let body = read_prefix(&mut resp, MAX_ERROR_BODY).await;
+            Outcome::Fatal(Fatal::Rejected {
+                status: code,
+                detail: answer::error_detail(&body, secret),
+            })
+        }
+        300..=399 => {
+            let location = header_str(&resp, header::LOCATION);
+            protocol(format!(
+                "redirect (HTTP {code}) to {} not followed: the token is only ever sent to SYSTEMPROMPT_API_URL; \
+                 set it to the final URL",
+                answer::location_for_message(url, location.as_deref(), secret)
+            ))
+        }
+        408 | 429 | 500..=599 if code != 501 && code != 505 => {
+            let retry_after = header_str(&resp, header::RETRY_AFTER)
+                .and_then(|v| policy::parse_retry_after(&v, crate::timefmt::now_unix()));
+            Outcome::Retry {
+                reason: status_text(status),
+                retry_after,
+            }
+        }
+        _ => {
+            let body = read_prefix(&mut resp, MAX_ERROR_BODY).await;
+            let detail = answer::error_detail(&body, secret);
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            };
+            let hint = if code < 300 {
+                "expected HTTP 200"
+            } else {
+                "check SYSTEMPROMPT_API_URL (the API base URL, e.g. https://api.systemprompt.io)"
+            };
+            protocol(format!("{}{detail}; {hint}", status_text(status)))
+        }
+    }
+}
+
+fn protocol(reason: String) -> Outcome {
+    Outcome::Fatal(Fatal::Protocol(reason))
+}
+
+fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(r) => format!("HTTP {} {r}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+fn header_str(resp: &Response, name: header::HeaderName) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(reqwest::Error),
+}
+
+/// The whole body, refusing (without reading on) anything over `max` bytes.
+async fn read_body(resp: &mut Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Broken)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Up to `max` bytes of an error body; whatever arrived if reading fails.
+async fn read_prefix(resp: &mut Response, max: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < max {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(max - body.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
+
+/// A failed send: TLS failures are final, everything else (refused, reset, DNS, a proxy
+/// failure, a malformed answer) is retried.
+fn transport_failure(e: &reqwest::Error) -> Outcome {
+    if let Some(tls) = find_tls_error(e) {
+        return Outcome::Fatal(Fatal::Tls(format!(
+            "TLS handshake failed: {tls}; if the API (or a proxy) uses a private CA, set SSL_CERT_FILE to a PEM bundle with it"
+        )));
+    }
+    let reason = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if let Some(reason) = find_io_kind(e).and_then(io_reason) {
+        reason.to_owned()
+    } else if e.is_connect() {
+        format!("cannot connect: {}", innermost(e))
+    } else {
+        innermost(e)
+    };
+    Outcome::Retry {
+        reason,
+        retry_after: None,
+    }
+}
+
+fn body_failure(e: &reqwest::Error) -> String {
+    let what = find_io_kind(e)
+        .and_then(io_reason)
+        .map_or_else(|| innermost(e), str::to_owned);
+    format!("the body was cut short ({what})")
+}
+
+fn io_reason(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset",
+        K::ConnectionAborted => "connection aborted",
+        K::TimedOut => "timed out",
+        K::UnexpectedEof => "connection closed early",
+        K::BrokenPipe => "broken pipe",
+        K::NetworkUnreachable => "network unreachable",
+        K::HostUnreachable => "host unreachable",
+        K::AddrNotAvailable => "address not available",
+        _ => return None,
+    })
+}
+
+/// The chain of causes, looking inside `io::Error`s too (their `source()` skips the wrapped
+/// error, and hyper-rustls nests a rustls error in two of them).
+fn sources(e: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| {
+        match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        }
+    })
+}
+
+fn find_tls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    sources(e).find_map(|s| s.downcast_ref::<rustls::Error>())
+}
+
+/// The first I/O error kind in the chain that says something (not `Other`).
+fn find_io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
+    sources(e)
+        .filter_map(|s| s.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+        .find(|k| io_reason(*k).is_some())
+}
+
+/// The innermost cause's message (reqwest's outer ones only repeat the URL).
+fn innermost(e: &reqwest::Error) -> String {
+    sources(e)
+        .last()
+        .map_or_else(|| e.to_string(), ToString::to_string)
+}
+
+/// A duration for humans: `1.5s`, `30.0s`, `250ms`.
+fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
