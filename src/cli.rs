@@ -202,7 +202,10 @@ mod tests {
     use clap::CommandFactory;
 
     fn argv(a: &[&str]) -> Vec<OsString> {
-        std::iter::once("sp-entrypoint").chain(a.iter().copied()).map(OsString::from).collect()
+        std::iter::once("sp-entrypoint")
+            .chain(a.iter().copied())
+            .map(OsString::from)
+            .collect()
     }
 
     #[test]
@@ -212,25 +215,40 @@ mod tests {
 
     #[test]
     fn command_and_its_flags_are_passed_verbatim() {
-        let ParseOutcome::Go(p) = parse(&argv(&["--init", "never", "--", "app", "--port", "80", "--", "x"])) else {
+        let ParseOutcome::Go(p) = parse(&argv(&[
+            "--init", "never", "--", "app", "--port", "80", "--", "x",
+        ])) else {
             panic!("expected Go")
         };
-        let Mode::Run(cmd) = p.mode else { panic!("expected Run") };
+        let Mode::Run(cmd) = p.mode else {
+            panic!("expected Run")
+        };
         assert_eq!(cmd, argv(&["app", "--port", "80", "--", "x"])[1..].to_vec());
         assert_eq!(p.opts.init.as_deref(), Some("never"));
     }
 
     #[test]
     fn command_without_double_dash_keeps_its_flags() {
-        let ParseOutcome::Go(p) = parse(&argv(&["app", "--init", "x"])) else { panic!("expected Go") };
-        let Mode::Run(cmd) = p.mode else { panic!("expected Run") };
+        let ParseOutcome::Go(p) = parse(&argv(&["app", "--init", "x"])) else {
+            panic!("expected Go")
+        };
+        let Mode::Run(cmd) = p.mode else {
+            panic!("expected Run")
+        };
         assert_eq!(cmd, argv(&["app", "--init", "x"])[1..].to_vec());
         assert!(p.opts.init.is_none());
     }
 
     #[test]
     fn check_with_json_and_options_on_either_side() {
-        let ParseOutcome::Go(p) = parse(&argv(&["--grace", "1", "check", "--json", "--whoami-timeout", "3"])) else {
+        let ParseOutcome::Go(p) = parse(&argv(&[
+            "--grace",
+            "1",
+            "check",
+            "--json",
+            "--whoami-timeout",
+            "3",
+        ])) else {
             panic!("expected Go")
         };
         assert!(matches!(p.mode, Mode::Check { json: true }));
@@ -240,19 +258,29 @@ mod tests {
 
     #[test]
     fn an_app_named_check_runs_after_double_dash() {
-        let ParseOutcome::Go(p) = parse(&argv(&["--", "check", "--json"])) else { panic!("expected Go") };
+        let ParseOutcome::Go(p) = parse(&argv(&["--", "check", "--json"])) else {
+            panic!("expected Go")
+        };
         assert!(matches!(p.mode, Mode::Run(ref c) if c.len() == 2));
     }
 
     #[test]
     fn no_command_is_usage_error() {
-        assert!(matches!(parse(&argv(&[])), ParseOutcome::Exit { code: 64, .. }));
-        assert!(matches!(parse(&argv(&["--bogus"])), ParseOutcome::Exit { code: 64, .. }));
+        assert!(matches!(
+            parse(&argv(&[])),
+            ParseOutcome::Exit { code: 64, .. }
+        ));
+        assert!(matches!(
+            parse(&argv(&["--bogus"])),
+            ParseOutcome::Exit { code: 64, .. }
+        ));
     }
 
     #[test]
     fn help_names_every_variable_and_the_exit_codes() {
-        let ParseOutcome::Exit { text, code: 0 } = parse(&argv(&["--help"])) else { panic!("expected help") };
+        let ParseOutcome::Exit { text, code: 0 } = parse(&argv(&["--help"])) else {
+            panic!("expected help")
+        };
         for var in [
             "SYSTEMPROMPT_API_TOKEN",
             "SYSTEMPROMPT_API_TOKEN_FILE",

@@ -340,11 +340,9 @@ impl Report {
             }
         };
         let content = text.expose();
-        // One final newline is how text files end; only other whitespace earns a warning.
-        let body = content
-            .strip_suffix("\r\n")
-            .or_else(|| content.strip_suffix('\n'))
-            .unwrap_or(content);
+        // Even the one final newline of a text file is reported: the value the app gets from
+        // the environment differs from the file's bytes, and the log should say so.
+        let body = content;
         let trimmed = body.trim();
         if trimmed.is_empty() {
             self.problem(
@@ -355,7 +353,7 @@ impl Report {
         }
         if trimmed.len() != body.len() {
             self.warnings.push(format!(
-                "{} had surrounding whitespace in {path:?} (beyond one final newline); it was trimmed",
+                "{} had surrounding whitespace in {path:?} (a trailing newline?); it was trimmed",
                 r.file_var
             ));
         }
@@ -1258,9 +1256,12 @@ mod tests {
         ]);
         let (c, warnings) =
             load(&CliSettings::default(), &e, &read).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            warnings.is_empty(),
-            "one final newline is normal: {warnings:?}"
+        assert_eq!(
+            warnings,
+            vec![
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/run/secrets/token\" (a trailing newline?); it was trimmed"
+            ],
+            "the trimmed newline is reported, naming the variable"
         );
         assert_eq!(c.token.expose(), t);
         assert_eq!(c.email, EMAIL);
@@ -1287,7 +1288,8 @@ mod tests {
             warnings,
             vec![
                 "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace (a trailing newline?); it was trimmed",
-                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/s/t\" (beyond one final newline); it was trimmed",
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/s/t\" (a trailing newline?); it was trimmed",
+                "SYSTEMPROMPT_USER_EMAIL_FILE had surrounding whitespace in \"/s/e\" (a trailing newline?); it was trimmed",
             ]
         );
     }

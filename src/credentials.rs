@@ -48,7 +48,10 @@ impl Credentials {
     /// fsync the directory. Refuses when `path` is a symlink. Creates missing parent
     /// directories (0700) and drops a `.gitignore` of `*` beside the file, as the CLI does.
     pub fn write_atomic(&self, path: &Path) -> Result<(), Error> {
-        write_atomic(path, self.to_json().as_bytes()).map_err(|reason| Error::WriteCredentials { path: path.to_path_buf(), reason })
+        write_atomic(path, self.to_json().as_bytes()).map_err(|reason| Error::WriteCredentials {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
 }
 
@@ -59,23 +62,44 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
         _ => PathBuf::from("."),
     };
     match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => return Err("it is a symbolic link; refusing to write through it".into()),
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err("it is a symbolic link; refusing to write through it".into());
+        }
         Ok(m) if m.is_dir() => return Err("it is a directory".into()),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.to_string()),
     }
     if !dir.exists() {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let gitignore = dir.join(".gitignore");
     if !gitignore.exists() {
         // Best effort: the credentials matter, the .gitignore is a courtesy.
-        let _ = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&gitignore).and_then(|mut f| f.write_all(b"*\n"));
+        let _ = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&gitignore)
+            .and_then(|mut f| f.write_all(b"*\n"));
     }
-    let tmp = dir.join(format!(".{}.tmp.{}.{:x}", name.to_string_lossy(), std::process::id(), unique()));
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}.{:x}",
+        name.to_string_lossy(),
+        std::process::id(),
+        unique()
+    ));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(nix::libc::O_NOFOLLOW).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -96,7 +120,11 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
 fn unique() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish()
 }
 
@@ -116,17 +144,41 @@ mod tests {
     }
 
     fn tempdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("sp-creds-{tag}-{}-{:x}", std::process::id(), unique()));
+        let d = std::env::temp_dir().join(format!(
+            "sp-creds-{tag}-{}-{:x}",
+            std::process::id(),
+            unique()
+        ));
         fs::create_dir_all(&d).unwrap();
         d
     }
 
     #[test]
     fn schema_is_exactly_the_credentials_json_one() {
-        let v: serde_json::Value = serde_json::from_str(&creds().to_json()).unwrap();
-        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["api_token", "api_url", "authenticated_at", "user_email", "last_validated_at"]);
+        let json = creds().to_json();
+        // The keys in the file's order (a serde_json Value would sort them).
+        let keys: Vec<_> = json
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "api_token",
+                "api_url",
+                "authenticated_at",
+                "user_email",
+                "last_validated_at"
+            ]
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["api_token"], "sp_live_aaa.bbb.ccc");
+        let unvalidated = Credentials {
+            last_validated_at: None,
+            ..creds()
+        };
+        let v: serde_json::Value = serde_json::from_str(&unvalidated.to_json()).unwrap();
+        assert!(v["last_validated_at"].is_null());
     }
 
     #[test]
@@ -143,13 +195,24 @@ mod tests {
         creds().write_atomic(&path).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(fs::read_to_string(dir.join("a/b/.gitignore")).unwrap(), "*\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("a/b/.gitignore")).unwrap(),
+            "*\n"
+        );
         let mut c = creds();
         c.user_email = "other@example.com".into();
         c.write_atomic(&path).unwrap();
-        assert!(fs::read_to_string(&path).unwrap().contains("other@example.com"));
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .contains("other@example.com")
+        );
         // No temporary file is left behind.
-        let left: Vec<_> = fs::read_dir(dir.join("a/b")).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        let left: Vec<_> = fs::read_dir(dir.join("a/b"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(left.len(), 2, "{left:?}");
         fs::remove_dir_all(dir).unwrap();
     }

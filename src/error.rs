@@ -72,7 +72,9 @@ pub enum Error {
     Config(Vec<ConfigProblem>),
 
     /// The token's `exp` is in the past; nothing was sent.
-    #[error("SYSTEMPROMPT_API_TOKEN expired at {expired_at} ({ago} ago); log in again (`just login`) and update the secret")]
+    #[error(
+        "SYSTEMPROMPT_API_TOKEN expired at {expired_at} ({ago} ago); log in again (`just login`) and update the secret"
+    )]
     Expired {
         /// RFC 3339 time of expiry.
         expired_at: String,
@@ -90,7 +92,9 @@ pub enum Error {
     },
 
     /// whoami succeeded for another account.
-    #[error("the token belongs to {actual}, not SYSTEMPROMPT_USER_EMAIL={expected}; set the email of the account that issued the token")]
+    #[error(
+        "the token belongs to {actual}, not SYSTEMPROMPT_USER_EMAIL={expected}; set the email of the account that issued the token"
+    )]
     EmailMismatch {
         /// The configured email.
         expected: String,
@@ -137,7 +141,9 @@ pub enum Error {
     },
 
     /// COMMAND exists but cannot be executed.
-    #[error("cannot execute {command}: {reason}; check its mode (+x), its interpreter line and the architecture")]
+    #[error(
+        "cannot execute {command}: {reason}; check its mode (+x), its interpreter line and the architecture"
+    )]
     NotExecutable {
         /// The command as given.
         command: String,
@@ -160,11 +166,19 @@ pub enum Error {
 }
 
 fn join_problems(problems: &[ConfigProblem]) -> String {
-    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn detail_suffix(detail: &str) -> String {
-    if detail.is_empty() { String::new() } else { format!(": {detail}") }
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
 }
 
 impl Error {
@@ -174,7 +188,9 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Config(_) => exit::CONFIG,
-            Error::Expired { .. } | Error::Rejected { .. } | Error::EmailMismatch { .. } => exit::REFUSED,
+            Error::Expired { .. } | Error::Rejected { .. } | Error::EmailMismatch { .. } => {
+                exit::REFUSED
+            }
             Error::Unavailable { .. } => exit::UNAVAILABLE,
             Error::Protocol { .. } => exit::PROTOCOL,
             Error::WriteCredentials { .. } => exit::CANT_CREATE,
@@ -193,7 +209,10 @@ impl Error {
     pub fn is_whoami_failure(&self) -> bool {
         matches!(
             self,
-            Error::Rejected { .. } | Error::EmailMismatch { .. } | Error::Unavailable { .. } | Error::Protocol { .. }
+            Error::Rejected { .. }
+                | Error::EmailMismatch { .. }
+                | Error::Unavailable { .. }
+                | Error::Protocol { .. }
         )
     }
 }

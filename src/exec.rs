@@ -15,7 +15,9 @@ use crate::error::Error;
 /// (so an app reading them sees what was proven, also when they came from `_FILE`s), and with
 /// `scrub_token` the token variables are removed instead.
 pub fn command(argv: &[OsString], cfg: &Config) -> Command {
-    let (program, rest) = argv.split_first().map_or((OsString::new(), &[][..]), |(p, a)| (p.clone(), a));
+    let (program, rest) = argv
+        .split_first()
+        .map_or((OsString::new(), &[][..]), |(p, a)| (p.clone(), a));
     let mut cmd = Command::new(program);
     cmd.args(rest);
     cmd.env(vars::API_URL, &cfg.api_url);
@@ -39,8 +41,13 @@ pub fn exec(mut cmd: Command) -> Error {
 /// found but not executable is 126.
 pub fn launch_error(err: &io::Error, command: &str) -> Error {
     match err.kind() {
-        io::ErrorKind::NotFound => Error::NotFound { command: command.to_owned() },
-        _ => Error::NotExecutable { command: command.to_owned(), reason: err.to_string() },
+        io::ErrorKind::NotFound => Error::NotFound {
+            command: command.to_owned(),
+        },
+        _ => Error::NotExecutable {
+            command: command.to_owned(),
+            reason: err.to_string(),
+        },
     }
 }
 
@@ -50,8 +57,17 @@ mod tests {
 
     #[test]
     fn launch_errors_follow_the_shell() {
-        assert_eq!(launch_error(&io::Error::from(io::ErrorKind::NotFound), "x").code(), 127);
-        assert_eq!(launch_error(&io::Error::from(io::ErrorKind::PermissionDenied), "x").code(), 126);
-        assert_eq!(launch_error(&io::Error::from_raw_os_error(8 /* ENOEXEC */), "x").code(), 126);
+        assert_eq!(
+            launch_error(&io::Error::from(io::ErrorKind::NotFound), "x").code(),
+            127
+        );
+        assert_eq!(
+            launch_error(&io::Error::from(io::ErrorKind::PermissionDenied), "x").code(),
+            126
+        );
+        assert_eq!(
+            launch_error(&io::Error::from_raw_os_error(8 /* ENOEXEC */), "x").code(),
+            126
+        );
     }
 }

@@ -27,14 +27,14 @@ use crate::token::Expiry;
 use crate::whoami::Identity;
 
 /// The whole program: `args` is argv (with argv[0]); returns the process exit code.
-pub fn main_entry(args: Vec<OsString>) -> u8 {
+pub fn main_entry(args: &[OsString]) -> u8 {
     // The lean supervisor re-exec'd by `init::run` (hidden, internal).
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
         return init::supervisor_main(&args[2..]);
     }
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let mut format = LogFormat::Text;
-    match run(&args, &env, &mut format) {
+    match run(args, &env, &mut format) {
         Ok(code) => code,
         Err(e) => {
             report_error(&e, format);
@@ -57,16 +57,88 @@ fn report_error(e: &Error, format: LogFormat) {
 /// The environment as UTF-8 pairs for validation (lossy: a non-UTF-8 value then fails the
 /// validation of its variable instead of being silently dropped).
 fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
-    env.iter().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())).collect()
+    env.iter()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect()
 }
 
 fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.trim().is_empty())
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The logging settings, resolved from the options and their variables.
+struct LogSettings {
+    format: LogFormat,
+    filter: tracing_subscriber::filter::Targets,
+    fly: logging::FlyContext,
+}
+
+impl LogSettings {
+    /// Resolve; a bad value is a configuration problem (reported with the others) and the
+    /// default stands in for it meanwhile.
+    fn resolve(opts: &cli::Opts, env: &[(String, String)]) -> (Self, Vec<ConfigProblem>) {
+        let mut problems = Vec::new();
+        let format = match (opts.log_format, lookup(env, vars::LOG_FORMAT)) {
+            (Some(f), _) => f,
+            (None, None) => LogFormat::Text,
+            (None, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    problems.push(ConfigProblem {
+                        var: vars::LOG_FORMAT.into(),
+                        message: format!(
+                            "`{}` is not a log format; use `text` or `json`",
+                            v.trim()
+                        ),
+                    });
+                    LogFormat::Text
+                }
+            },
+        };
+        let (filter_var, filter_spec) = match (&opts.log, lookup(env, vars::LOG)) {
+            (Some(s), _) => ("--log", s.as_str()),
+            (None, Some(s)) => (vars::LOG, s.trim()),
+            (None, None) => ("", logging::DEFAULT_FILTER),
+        };
+        let filter = logging::parse_filter(filter_spec).unwrap_or_else(|message| {
+            problems.push(ConfigProblem {
+                var: filter_var.into(),
+                message,
+            });
+            logging::parse_filter(logging::DEFAULT_FILTER).unwrap_or_default()
+        });
+        let fly = logging::FlyContext {
+            app: lookup(env, vars::FLY_APP_NAME).map(str::to_owned),
+            machine: lookup(env, vars::FLY_MACHINE_ID).map(str::to_owned),
+            region: lookup(env, vars::FLY_REGION).map(str::to_owned),
+        };
+        (
+            LogSettings {
+                format,
+                filter,
+                fly,
+            },
+            problems,
+        )
+    }
 }
 
 /// The stages. Returns the exit code (check, or the supervised app's), never returns after a
 /// successful exec.
-fn run(args: &[OsString], os_env: &[(OsString, OsString)], format_out: &mut LogFormat) -> Result<u8, Error> {
+fn run(
+    args: &[OsString],
+    os_env: &[(OsString, OsString)],
+    format_out: &mut LogFormat,
+) -> Result<u8, Error> {
     let parsed = match cli::parse(args) {
         ParseOutcome::Go(p) => p,
         ParseOutcome::Exit { text, code } => {
@@ -81,36 +153,10 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)], format_out: &mut LogF
     let env = utf8_env(os_env);
 
     // Logging first, so every later stage can warn; its problems join the configuration's.
-    let mut problems = Vec::new();
-    let format = match (parsed.opts.log_format, lookup(&env, vars::LOG_FORMAT)) {
-        (Some(f), _) => f,
-        (None, None) => LogFormat::Text,
-        (None, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => {
-                problems.push(ConfigProblem { var: vars::LOG_FORMAT.into(), message: format!("`{}` is not a log format; use `text` or `json`", v.trim()) });
-                LogFormat::Text
-            }
-        },
-    };
-    *format_out = format;
-    let (filter_var, filter_spec) = match (&parsed.opts.log, lookup(&env, vars::LOG)) {
-        (Some(s), _) => ("--log", s.as_str()),
-        (None, Some(s)) => (vars::LOG, s.trim()),
-        (None, None) => ("", logging::DEFAULT_FILTER),
-    };
-    let filter = logging::parse_filter(filter_spec).unwrap_or_else(|message| {
-        problems.push(ConfigProblem { var: filter_var.into(), message });
-        logging::parse_filter(logging::DEFAULT_FILTER).unwrap_or_default()
-    });
-    let fly = logging::FlyContext {
-        app: lookup(&env, vars::FLY_APP_NAME).map(str::to_owned),
-        machine: lookup(&env, vars::FLY_MACHINE_ID).map(str::to_owned),
-        region: lookup(&env, vars::FLY_REGION).map(str::to_owned),
-    };
-    let span = logging::init(filter, format, &fly);
-    let _entered = span.enter();
+    let (logging, mut problems) = LogSettings::resolve(&parsed.opts, &env);
+    *format_out = logging.format;
+    let span = logging::init(logging.filter, logging.format, &logging.fly);
+    let entered = span.enter();
 
     let loaded = config::load(&parsed.opts.settings(), &env, &|p| std::fs::read(p));
     let cfg = match loaded {
@@ -135,26 +181,37 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)], format_out: &mut LogF
     check_expiry(&cfg, now)?;
 
     let proof = prove(&cfg)?;
-    let credentials = Credentials {
-        api_token: token::Secret::new(cfg.token.expose().to_owned()),
-        api_url: cfg.api_url.clone(),
-        authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
-        user_email: cfg.email.clone(),
-        last_validated_at: proof.as_ref().ok().map(|_| timefmt::rfc3339(timefmt::now_unix())),
-    };
+    let check = matches!(parsed.mode, Mode::Check { .. });
+    match &proof {
+        Ok(_) => {}
+        // `check` reports a failed whoami in full, then exits with its code.
+        Err(_) if check => {}
+        Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => tracing::warn!(
+            "SECURITY: SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1: starting the app with UNVALIDATED credentials after a failed whoami (it would have exited {}): {e}",
+            e.code()
+        ),
+        Err(_) => return proof.map(|_| 0),
+    }
+
     if let Some(path) = &cfg.write_credentials {
+        let credentials = Credentials {
+            api_token: token::Secret::new(cfg.token.expose().to_owned()),
+            api_url: cfg.api_url.clone(),
+            authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
+            user_email: cfg.email.clone(),
+            last_validated_at: proof
+                .as_ref()
+                .ok()
+                .map(|_| timefmt::rfc3339(timefmt::now_unix())),
+        };
         credentials.write_atomic(path)?;
         tracing::debug!(path = %path.display(), "credentials file written");
     }
-    drop(credentials);
 
     match parsed.mode {
         Mode::Check { json } => {
             print_report(&cfg, &proof, json, now);
-            match proof {
-                Err(e) if !cfg.allow_unvalidated => Err(e),
-                _ => Ok(0),
-            }
+            proof.map(|_| 0)
         }
         Mode::Run(app_argv) => {
             if let Ok(id) = &proof {
@@ -164,8 +221,12 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)], format_out: &mut LogF
             let supervise = init::should_supervise(cfg.init, std::process::id());
             let opts = init::Options { grace: cfg.grace };
             drop(cfg);
-            drop(_entered);
-            if supervise { init::run(cmd, opts) } else { Err(exec::exec(cmd)) }
+            drop(entered);
+            if supervise {
+                init::run(cmd, opts)
+            } else {
+                Err(exec::exec(cmd))
+            }
         }
     }
 }
@@ -195,7 +256,8 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
 
 /// whoami plus the email match, on a current-thread runtime that also listens for SIGTERM and
 /// SIGINT (which end the bootstrap at once with 128+N, also as PID 1). `Ok(Err(e))` is a failed
-/// whoami that `SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1` lets through.
+/// whoami (the caller decides whether the escape hatch applies); `Err` is a signal or an
+/// internal failure, which always ends the bootstrap.
 fn prove(cfg: &Config) -> Result<Result<Identity, Error>, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -209,8 +271,10 @@ fn prove(cfg: &Config) -> Result<Result<Identity, Error>, Error> {
     };
     let outcome = runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).map_err(|e| Error::Internal(format!("cannot watch SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::Internal(format!("cannot watch SIGINT: {e}")))?;
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Error::Internal(format!("cannot watch SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Error::Internal(format!("cannot watch SIGINT: {e}")))?;
         tokio::select! {
             r = whoami::whoami(&request) => Ok(r),
             _ = term.recv() => Err(Error::Signal { number: 15, name: "SIGTERM".into() }),
@@ -218,24 +282,16 @@ fn prove(cfg: &Config) -> Result<Result<Identity, Error>, Error> {
         }
     })?;
     drop(runtime);
-    let checked = outcome.and_then(|id| {
+    Ok(outcome.and_then(|id| {
         if id.email.to_lowercase() == cfg.email.to_lowercase() {
             Ok(id)
         } else {
-            Err(Error::EmailMismatch { expected: cfg.email.clone(), actual: id.email })
+            Err(Error::EmailMismatch {
+                expected: cfg.email.clone(),
+                actual: id.email,
+            })
         }
-    });
-    match checked {
-        Ok(id) => Ok(Ok(id)),
-        Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => {
-            tracing::warn!(
-                "SECURITY: SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1: starting with UNVALIDATED credentials after a failed whoami (exit code would have been {}): {e}",
-                e.code()
-            );
-            Ok(Err(e))
-        }
-        Err(e) => Err(e),
-    }
+    }))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -245,7 +301,13 @@ fn ms(d: Duration) -> f64 {
 fn expires_text(cfg: &Config, now: u64) -> String {
     cfg.claims.exp.map_or_else(
         || "never (no exp claim)".to_owned(),
-        |exp| format!("{} (in {})", timefmt::rfc3339(exp), timefmt::human_duration(exp.saturating_sub(now))),
+        |exp| {
+            format!(
+                "{} (in {})",
+                timefmt::rfc3339(exp),
+                timefmt::human_duration(exp.saturating_sub(now))
+            )
+        },
     )
 }
 
@@ -295,13 +357,19 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
     } else {
         println!("user:              {}", cfg.email);
         println!("api:               {}", cfg.api_url);
-        println!("token:             {status}, expires {}", expires_text(cfg, now));
+        println!(
+            "token:             {status}, expires {}",
+            expires_text(cfg, now)
+        );
         println!("authenticated_at:  {authenticated_at}");
         match proof {
             Ok(id) => println!(
                 "validated:         yes (user {}{}; whoami {} ms, {} attempt{})",
                 id.user_id,
-                id.name.as_ref().map(|n| format!(", {n}")).unwrap_or_default(),
+                id.name
+                    .as_ref()
+                    .map(|n| format!(", {n}"))
+                    .unwrap_or_default(),
                 ms(id.latency),
                 id.attempts,
                 if id.attempts == 1 { "" } else { "s" }

@@ -16,7 +16,11 @@ pub const DEFAULT_FILTER: &str = "warn,sp_entrypoint=info";
 /// Parse a RUST_LOG-style filter. A bare level (`debug`) applies to our crate and to the
 /// dependencies alike, which is what someone debugging a TLS or proxy problem wants.
 pub fn parse_filter(spec: &str) -> Result<Targets, String> {
-    Targets::from_str(spec).map_err(|e| format!("not a log filter ({e}); use a level such as `debug`, or `warn,sp_entrypoint=debug`"))
+    Targets::from_str(spec).map_err(|e| {
+        format!(
+            "not a log filter ({e}); use a level such as `debug`, or `warn,sp_entrypoint=debug`"
+        )
+    })
 }
 
 /// The Fly.io machine context, when running on Fly.

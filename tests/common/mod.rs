@@ -13,7 +13,10 @@ pub use fake_cloud::{FakeCloud, Options, Step};
 
 /// The binary under test: `SP_ENTRYPOINT_BIN` (e.g. the static musl build in CI), else cargo's.
 pub fn bin() -> PathBuf {
-    std::env::var_os("SP_ENTRYPOINT_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sp-entrypoint")), PathBuf::from)
+    std::env::var_os("SP_ENTRYPOINT_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_sp-entrypoint")),
+        PathBuf::from,
+    )
 }
 
 /// The email the fake cloud's tokens are minted for in most tests.
@@ -21,12 +24,21 @@ pub const EMAIL: &str = "dev@example.com";
 
 /// A fake cloud on loopback (HTTP), serving `script` first, then the real auth logic.
 pub fn cloud(script: Vec<Step>) -> FakeCloud {
-    FakeCloud::start(Options { script, ..Options::default() }).expect("fake cloud starts")
+    FakeCloud::start(Options {
+        script,
+        ..Options::default()
+    })
+    .expect("fake cloud starts")
 }
 
 /// A fake cloud over HTTPS with its own CA.
 pub fn tls_cloud(script: Vec<Step>) -> FakeCloud {
-    FakeCloud::start(Options { script, tls: true, ..Options::default() }).expect("fake cloud starts")
+    FakeCloud::start(Options {
+        script,
+        tls: true,
+        ..Options::default()
+    })
+    .expect("fake cloud starts")
 }
 
 /// A fresh scratch directory under the target dir.
@@ -58,13 +70,20 @@ impl Test {
     /// An empty environment but `PATH`.
     pub fn new() -> Self {
         let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-        Test { args: Vec::new(), env: vec![("PATH".into(), path)], secrets: Vec::new(), stdin_null: true }
+        Test {
+            args: Vec::new(),
+            env: vec![("PATH".into(), path)],
+            secrets: Vec::new(),
+            stdin_null: true,
+        }
     }
 
     /// Point at `cloud` with a fresh valid token for [`EMAIL`].
     pub fn cloud(self, cloud: &FakeCloud) -> Self {
         let token = cloud.token(EMAIL, 86_400);
-        self.url(cloud).token(&token).env("SYSTEMPROMPT_USER_EMAIL", EMAIL)
+        self.url(cloud)
+            .token(&token)
+            .env("SYSTEMPROMPT_USER_EMAIL", EMAIL)
     }
 
     /// Only the URL (and the CA for TLS) of `cloud`.
@@ -113,7 +132,9 @@ impl Test {
     /// The command, for tests that need to drive the process themselves.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(bin());
-        cmd.args(&self.args).env_clear().envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.stdin_null {
             cmd.stdin(Stdio::null());
         }
@@ -128,7 +149,12 @@ impl Test {
     /// Run to completion (bounded: killed after 60 s), scan the output for secrets.
     pub fn run(self) -> Outcome {
         let start = Instant::now();
-        let mut child = self.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn the binary");
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the binary");
         let pid = child.id();
         let mut out = child.stdout.take().expect("stdout");
         let mut err = child.stderr.take().expect("stderr");
@@ -142,11 +168,17 @@ impl Test {
             let _ = err.read_to_end(&mut s);
             s
         });
-        let status = wait_bounded(&mut child, Duration::from_secs(60));
+        let status = wait_bounded(&mut child, Duration::from_mins(1));
         let elapsed = start.elapsed();
         let stdout = String::from_utf8_lossy(&t_out.join().expect("stdout reader")).into_owned();
         let stderr = String::from_utf8_lossy(&t_err.join().expect("stderr reader")).into_owned();
-        let outcome = Outcome { code: status, stdout, stderr, elapsed, pid };
+        let outcome = Outcome {
+            code: status,
+            stdout,
+            stderr,
+            elapsed,
+            pid,
+        };
         for s in &self.secrets {
             assert_no_trace(s, &outcome.stdout, "stdout");
             assert_no_trace(s, &outcome.stderr, "stderr");
@@ -175,7 +207,10 @@ pub fn assert_no_trace(secret: &str, text: &str, what: &str) {
     assert!(!text.contains(secret), "{what} contains the token:\n{text}");
     for part in secret.split('.').skip(1) {
         if part.len() >= 8 {
-            assert!(!text.contains(part), "{what} contains part of the token:\n{text}");
+            assert!(
+                !text.contains(part),
+                "{what} contains part of the token:\n{text}"
+            );
         }
     }
 }
@@ -198,22 +233,38 @@ pub struct Outcome {
 impl Outcome {
     /// Assert the exit code, showing the output when it differs.
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     /// Assert stderr contains `s`.
     pub fn stderr_has(&self, s: &str) -> &Self {
-        assert!(self.stderr.contains(s), "stderr lacks {s:?}:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(s),
+            "stderr lacks {s:?}:\n{}",
+            self.stderr
+        );
         self
     }
     /// Assert stderr lacks `s`.
     pub fn stderr_lacks(&self, s: &str) -> &Self {
-        assert!(!self.stderr.contains(s), "stderr has {s:?}:\n{}", self.stderr);
+        assert!(
+            !self.stderr.contains(s),
+            "stderr has {s:?}:\n{}",
+            self.stderr
+        );
         self
     }
     /// Assert stdout contains `s`.
     pub fn stdout_has(&self, s: &str) -> &Self {
-        assert!(self.stdout.contains(s), "stdout lacks {s:?}:\n{}", self.stdout);
+        assert!(
+            self.stdout.contains(s),
+            "stdout lacks {s:?}:\n{}",
+            self.stdout
+        );
         self
     }
 }
