@@ -92,7 +92,9 @@ pub fn run(cmd: Command, opts: Options) -> Result<u8, Error> {
             return Err(err);
         }
     };
-    let argv0 = std::env::args_os().next().unwrap_or_else(|| OsString::from("sp-entrypoint"));
+    let argv0 = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| OsString::from("sp-entrypoint"));
     let err = hand_off(&argv0, child, opts.grace);
     tracing::warn!(error = %err, "cannot re-execute /proc/self/exe as the lean supervisor; supervising in-process");
     Ok(supervise(child, opts.grace))
@@ -103,18 +105,23 @@ pub fn run(cmd: Command, opts: Options) -> Result<u8, Error> {
 /// [`Error::NotExecutable`] (126), like tini and the shells.
 pub fn spawn_error(err: &std::io::Error, command: &str) -> Error {
     if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(libc::ENOENT) {
-        Error::NotFound { command: command.to_owned() }
+        Error::NotFound {
+            command: command.to_owned(),
+        }
     } else {
-        Error::NotExecutable { command: command.to_owned(), reason: err.to_string() }
+        Error::NotExecutable {
+            command: command.to_owned(),
+            reason: err.to_string(),
+        }
     }
 }
 
-/// argv[1] of the lean supervisor process (hidden, internal).
+/// `argv[1]` of the lean supervisor process (hidden, internal).
 pub const SUPERVISE_ARG: &str = "__supervise";
 
 /// Entry point of the lean supervisor (`sp-entrypoint __supervise ARGS`), see the module docs.
 ///
-/// Forms (`args` excludes argv[0] and `__supervise`):
+/// Forms (`args` excludes `argv[0]` and `__supervise`):
 /// - `--child PID --grace-ms N`: the hand-off from [`run`]; `PID` is already our child.
 /// - `--grace-ms N [--handoff] -- CMD [ARGS...]`: spawn `CMD` with the inherited environment,
 ///   then supervise it in this process, or with `--handoff` re-execute exactly like [`run`].
@@ -147,9 +154,13 @@ pub fn supervisor_main(args: &[OsString]) -> u8 {
                 }
             };
             if handoff {
-                let argv0 = std::env::args_os().next().unwrap_or_else(|| OsString::from("sp-entrypoint"));
+                let argv0 = std::env::args_os()
+                    .next()
+                    .unwrap_or_else(|| OsString::from("sp-entrypoint"));
                 let err = hand_off(&argv0, pid, parsed.grace);
-                eprintln!("{PREFIX} cannot re-execute /proc/self/exe ({err}); supervising in-process");
+                eprintln!(
+                    "{PREFIX} cannot re-execute /proc/self/exe ({err}); supervising in-process"
+                );
             }
             pid
         }
@@ -177,7 +188,10 @@ fn warn_if_threaded() {
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         let n = tasks.count();
         if n > 1 {
-            tracing::warn!(threads = n, "supervising from a multi-threaded process; a signal may be lost before the hand-off");
+            tracing::warn!(
+                threads = n,
+                "supervising from a multi-threaded process; a signal may be lost before the hand-off"
+            );
         }
     }
 }
@@ -185,15 +199,17 @@ fn warn_if_threaded() {
 /// Spawn the app: own process group, foreground on a terminal, clean signal state. Becomes a
 /// child subreaper first when not PID 1, so orphans of the app are reparented to us.
 fn spawn_app(mut cmd: Command) -> Result<Pid, Error> {
-    if getpid().as_raw() != 1 {
-        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-            eprintln!("{PREFIX} cannot become a child subreaper ({e}); orphans of the app will not be reaped");
-        }
+    if getpid().as_raw() != 1
+        && let Err(e) = nix::sys::prctl::set_child_subreaper(true)
+    {
+        eprintln!(
+            "{PREFIX} cannot become a child subreaper ({e}); orphans of the app will not be reaped"
+        );
     }
     let command = cmd.get_program().to_string_lossy().into_owned();
     cmd.process_group(0);
     // SAFETY: the closure runs in the forked child before execve and only makes
-    // async-signal-safe system calls (isatty's ioctl, tcsetpgrp, getpid, sigaction,
+    // async-signal-safe system calls (isatty's ioctl, tcsetpgrp, getpid, rt_sigaction,
     // pthread_sigmask); it allocates nothing and takes no lock.
     unsafe {
         cmd.pre_exec(child_setup);
@@ -201,7 +217,8 @@ fn spawn_app(mut cmd: Command) -> Result<Pid, Error> {
     match cmd.spawn() {
         Ok(child) => {
             // Dropping `Child` neither waits nor kills: we reap it ourselves by PID.
-            let pid = i32::try_from(child.id()).map_err(|_| Error::Internal("child PID out of range".into()))?;
+            let pid = i32::try_from(child.id())
+                .map_err(|_| Error::Internal("child PID out of range".into()))?;
             Ok(Pid::from_raw(pid))
         }
         Err(err) => Err(spawn_error(&err, &command)),
@@ -225,19 +242,31 @@ fn child_setup() -> std::io::Result<()> {
     if nix::unistd::isatty(stdin).unwrap_or(false) {
         let _ = nix::unistd::tcsetpgrp(stdin, getpid());
     }
-    // 2. Default disposition for every signal (1..=64; SIGKILL/SIGSTOP and the libc-reserved
-    //    ones fail with EINVAL, ignored). Before unblocking, so nothing runs a stale handler.
-    for sig in 1..65 {
-        // SAFETY: sigaction with SIG_DFL and an empty mask, a zeroed (valid) struct and a
-        // null old-action pointer; async-signal-safe.
+    // 2. Default disposition for every signal, before unblocking so that nothing runs a
+    //    stale handler. The raw system call, because libc refuses its reserved signals
+    //    (glibc 32/33, musl 32-34) and we have seen them arrive ignored from the environment
+    //    (ignored dispositions survive execve). SIGKILL/SIGSTOP fail with EINVAL, ignored.
+    //    An all-zero kernel `struct sigaction` is SIG_DFL, no flags, empty mask on every
+    //    Linux layout (with or without `sa_restorer`); 32 bytes cover all of them.
+    let action = [0u64; 4];
+    for sig in 1..=64 {
+        // SAFETY: rt_sigaction(sig, &action, NULL, sizeof(kernel sigset_t) = 8): `action` is a
+        // valid, zeroed kernel sigaction that outlives the call; no old action is written.
+        // A raw system call is async-signal-safe.
         unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(sig, &raw const action, std::ptr::null_mut());
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                action.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
         }
     }
     // 3. Empty mask.
-    SigSet::empty().thread_set_mask().map_err(std::io::Error::from)
+    SigSet::empty()
+        .thread_set_mask()
+        .map_err(std::io::Error::from)
 }
 
 /// Re-execute `/proc/self/exe` as `argv0 __supervise --child PID --grace-ms N` with an empty
@@ -270,12 +299,18 @@ fn hand_off(argv0: &OsStr, child: Pid, grace: Duration) -> std::io::Error {
 fn supervise(child: Pid, grace: Duration) -> u8 {
     // SIGCHLD must not be ignored (ignored = children auto-reaped, exit status lost).
     // SAFETY: installing SIG_DFL (no handler code) for SIGCHLD.
-    let _ = unsafe { nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl) };
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl) };
     let me = getpid().as_raw();
-    let sfd = match SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
+    let sfd = match SignalFd::with_flags(
+        &SigSet::all(),
+        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+    ) {
         Ok(sfd) => sfd,
         Err(e) => {
-            eprintln!("{PREFIX} cannot create a signalfd ({e}); waiting for the app without forwarding signals");
+            eprintln!(
+                "{PREFIX} cannot create a signalfd ({e}); waiting for the app without forwarding signals"
+            );
             return wait_blocking(child);
         }
     };
@@ -290,18 +325,18 @@ fn supervise(child: Pid, grace: Duration) -> u8 {
             break code;
         }
         wait_readable(&sfd, None);
-        let mut chld = false;
+        let mut got_sigchld = false;
         while let Ok(Some(info)) = sfd.read_signal() {
             let signo = i32::try_from(info.ssi_signo).unwrap_or(0);
             if signo == libc::SIGCHLD {
-                chld = true;
+                got_sigchld = true;
             } else if u32::try_from(me).is_ok_and(|me| info.ssi_pid == me) {
                 // Raised by our own actions (SIGPIPE on a closed stderr): not for the app.
             } else {
                 forward(child.as_raw(), signo);
             }
         }
-        if chld {
+        if got_sigchld {
             let again = reap_all(child.as_raw());
             reap.main = reap.main.or(again.main);
             reap.children_left = again.children_left;
@@ -334,7 +369,10 @@ struct Reaped {
 
 /// Reap every zombie child; note the app's exit code when it is among them.
 fn reap_all(main: i32) -> Reaped {
-    let mut out = Reaped { main: None, children_left: false };
+    let mut out = Reaped {
+        main: None,
+        children_left: false,
+    };
     loop {
         let mut status: libc::c_int = 0;
         // SAFETY: waitpid with a valid pointer to a local int. Raw libc rather than nix: nix
@@ -392,8 +430,12 @@ fn wait_readable(sfd: &SignalFd, timeout: Option<Duration>) {
     let timeout = match timeout {
         None => PollTimeout::NONE,
         // Round up so that a sub-millisecond remainder does not spin.
-        Some(d) => PollTimeout::try_from(d.saturating_add(Duration::from_micros(999)).as_millis().min(i32::MAX as u128))
-            .unwrap_or(PollTimeout::MAX),
+        Some(d) => PollTimeout::try_from(
+            d.saturating_add(Duration::from_micros(999))
+                .as_millis()
+                .min(i32::MAX as u128),
+        )
+        .unwrap_or(PollTimeout::MAX),
     };
     let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
     // EINTR cannot happen with every signal blocked; any error just means "look again".
@@ -485,7 +527,7 @@ fn signal_new_children(me: i32, done: &mut Vec<i32>, signo: i32) {
     }
 }
 
-/// Our children: `/proc/self/task/*/children` (CONFIG_PROC_CHILDREN), else a `/proc` scan for
+/// Our children: `/proc/self/task/*/children` (`CONFIG_PROC_CHILDREN`), else a `/proc` scan for
 /// processes whose parent is `me`. Only used at shutdown.
 fn children_of(me: i32) -> Vec<i32> {
     let mut out = Vec::new();
@@ -503,13 +545,17 @@ fn children_of(me: i32) -> Vec<i32> {
     }
     if let Ok(procs) = std::fs::read_dir("/proc") {
         for entry in procs.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
                 continue;
             };
-            if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
-                if parse_stat_ppid(&stat) == Some(me) {
-                    out.push(pid);
-                }
+            if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat"))
+                && parse_stat_ppid(&stat) == Some(me)
+            {
+                out.push(pid);
             }
         }
     }
@@ -557,7 +603,10 @@ fn parse_args(args: &[OsString]) -> Result<SupervisorArgs, String> {
     while let Some(arg) = it.next() {
         match arg.to_str() {
             Some("--child") => {
-                let v = it.next().and_then(|v| v.to_str()).ok_or("--child needs a PID")?;
+                let v = it
+                    .next()
+                    .and_then(|v| v.to_str())
+                    .ok_or("--child needs a PID")?;
                 let pid: i32 = v.parse().map_err(|_| format!("--child: not a PID: {v}"))?;
                 if pid <= 1 {
                     return Err(format!("--child: not a PID: {v}"));
@@ -565,25 +614,40 @@ fn parse_args(args: &[OsString]) -> Result<SupervisorArgs, String> {
                 child = Some(pid);
             }
             Some("--grace-ms") => {
-                let v = it.next().and_then(|v| v.to_str()).ok_or("--grace-ms needs milliseconds")?;
-                grace = Duration::from_millis(v.parse().map_err(|_| format!("--grace-ms: not a number of milliseconds: {v}"))?);
+                let v = it
+                    .next()
+                    .and_then(|v| v.to_str())
+                    .ok_or("--grace-ms needs milliseconds")?;
+                grace = Duration::from_millis(
+                    v.parse()
+                        .map_err(|_| format!("--grace-ms: not a number of milliseconds: {v}"))?,
+                );
             }
             Some("--handoff") => handoff = true,
             Some("--") => {
                 if child.is_some() {
                     return Err("--child and a command are exclusive".into());
                 }
-                let argv: Vec<OsString> = it.cloned().collect();
-                if argv.is_empty() {
+                let command: Vec<OsString> = it.cloned().collect();
+                if command.is_empty() {
                     return Err("no command after --".into());
                 }
-                return Ok(SupervisorArgs { grace, target: Target::Spawn { argv, handoff } });
+                return Ok(SupervisorArgs {
+                    grace,
+                    target: Target::Spawn {
+                        argv: command,
+                        handoff,
+                    },
+                });
             }
             _ => return Err(format!("unexpected argument {}", arg.to_string_lossy())),
         }
     }
     match child {
-        Some(pid) if !handoff => Ok(SupervisorArgs { grace, target: Target::Child(pid) }),
+        Some(pid) if !handoff => Ok(SupervisorArgs {
+            grace,
+            target: Target::Child(pid),
+        }),
         Some(_) => Err("--handoff needs a command, not --child".into()),
         None => Err("expected --child PID or -- COMMAND".into()),
     }
@@ -622,7 +686,13 @@ mod tests {
     #[test]
     fn parses_handoff_form() {
         let a = parse_args(&os(&["--child", "42", "--grace-ms", "1500"])).unwrap();
-        assert_eq!(a, SupervisorArgs { grace: Duration::from_millis(1500), target: Target::Child(42) });
+        assert_eq!(
+            a,
+            SupervisorArgs {
+                grace: Duration::from_millis(1500),
+                target: Target::Child(42)
+            }
+        );
         let a = parse_args(&os(&["--grace-ms", "0", "--child", "42"])).unwrap();
         assert_eq!(a.grace, Duration::ZERO);
     }
@@ -634,12 +704,21 @@ mod tests {
             a,
             SupervisorArgs {
                 grace: Duration::from_millis(10),
-                target: Target::Spawn { argv: os(&["sh", "-c", "--child"]), handoff: false }
+                target: Target::Spawn {
+                    argv: os(&["sh", "-c", "--child"]),
+                    handoff: false
+                }
             }
         );
         let a = parse_args(&os(&["--handoff", "--", "true"])).unwrap();
         assert_eq!(a.grace, DEFAULT_GRACE);
-        assert_eq!(a.target, Target::Spawn { argv: os(&["true"]), handoff: true });
+        assert_eq!(
+            a.target,
+            Target::Spawn {
+                argv: os(&["true"]),
+                handoff: true
+            }
+        );
     }
 
     #[test]
@@ -667,7 +746,14 @@ mod tests {
         let e = spawn_error(&std::io::Error::from_raw_os_error(libc::ENOENT), "nope");
         assert!(matches!(&e, Error::NotFound { command } if command == "nope"));
         assert_eq!(e.code(), 127);
-        for errno in [libc::EACCES, libc::ENOEXEC, libc::EISDIR, libc::ENOTDIR, libc::ELOOP, libc::ETXTBSY] {
+        for errno in [
+            libc::EACCES,
+            libc::ENOEXEC,
+            libc::EISDIR,
+            libc::ENOTDIR,
+            libc::ELOOP,
+            libc::ETXTBSY,
+        ] {
             let e = spawn_error(&std::io::Error::from_raw_os_error(errno), "x");
             assert!(matches!(e, Error::NotExecutable { .. }), "errno {errno}");
             assert_eq!(e.code(), 126);
@@ -676,7 +762,10 @@ mod tests {
 
     #[test]
     fn parses_proc_files() {
-        assert_eq!(parse_pid_list("12 345 \n").collect::<Vec<_>>(), vec![12, 345]);
+        assert_eq!(
+            parse_pid_list("12 345 \n").collect::<Vec<_>>(),
+            vec![12, 345]
+        );
         assert_eq!(parse_pid_list("").count(), 0);
         assert_eq!(parse_stat_ppid("77 (sh) S 1 77 77 0 -1"), Some(1));
         assert_eq!(parse_stat_ppid("78 (a) b (c)) R 9 78 1 0"), Some(9));
