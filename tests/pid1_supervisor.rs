@@ -663,3 +663,30 @@ fn std_command_keeps_the_signal_mask_and_pending_signals_across_exec() {
         "std spawn inherits the mask:\n{status}"
     );
 }
+
+#[test]
+fn on_a_terminal_the_app_is_the_foreground_process_group() {
+    // `script` (util-linux) runs us on a fresh pseudo-terminal, like `docker run -it`.
+    if Command::new("script").arg("--version").output().is_err() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: on_a_terminal: no `script` command"
+        );
+        return;
+    }
+    for handoff in [false, true] {
+        let sup = format!(
+            "{} __supervise {}-- sh -c 'read pid c s pp pg sid tty tpgid rest < /proc/self/stat; [ \"$pg\" = \"$pid\" ] && [ \"$tpgid\" = \"$pg\" ] && echo foreground || echo \"pgrp $pg tpgid $tpgid pid $pid\"'",
+            bin().display(),
+            if handoff { "--handoff " } else { "" }
+        );
+        let out = Command::new("script")
+            .args(["-qec", &sup, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("foreground"), "handoff={handoff}: {stdout}");
+        assert_eq!(out.status.code(), Some(0), "handoff={handoff}: {stdout}");
+    }
+}
