@@ -100,22 +100,6 @@ pub fn run(cmd: Command, opts: Options) -> Result<u8, Error> {
     Ok(supervise(child, opts.grace))
 }
 
-/// Map a spawn failure of `command` to the entrypoint's error: `ENOENT` is
-/// [`Error::NotFound`] (127), anything else (`EACCES`, `ENOEXEC`, `EISDIR`, `ENOTDIR`, ...) is
-/// [`Error::NotExecutable`] (126), like tini and the shells.
-pub fn spawn_error(err: &std::io::Error, command: &str) -> Error {
-    if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(libc::ENOENT) {
-        Error::NotFound {
-            command: command.to_owned(),
-        }
-    } else {
-        Error::NotExecutable {
-            command: command.to_owned(),
-            reason: err.to_string(),
-        }
-    }
-}
-
 /// `argv[1]` of the lean supervisor process (hidden, internal).
 pub const SUPERVISE_ARG: &str = "__supervise";
 
@@ -221,7 +205,7 @@ fn spawn_app(mut cmd: Command) -> Result<Pid, Error> {
                 .map_err(|_| Error::Internal("child PID out of range".into()))?;
             Ok(Pid::from_raw(pid))
         }
-        Err(err) => Err(spawn_error(&err, &command)),
+        Err(err) => Err(crate::exec::launch_error(&err, &command)),
     }
 }
 
@@ -743,7 +727,7 @@ mod tests {
 
     #[test]
     fn spawn_errors_map_to_126_and_127() {
-        let e = spawn_error(&std::io::Error::from_raw_os_error(libc::ENOENT), "nope");
+        let e = crate::exec::launch_error(&std::io::Error::from_raw_os_error(libc::ENOENT), "nope");
         assert!(matches!(&e, Error::NotFound { command } if command == "nope"));
         assert_eq!(e.code(), 127);
         for errno in [
@@ -754,7 +738,7 @@ mod tests {
             libc::ELOOP,
             libc::ETXTBSY,
         ] {
-            let e = spawn_error(&std::io::Error::from_raw_os_error(errno), "x");
+            let e = crate::exec::launch_error(&std::io::Error::from_raw_os_error(errno), "x");
             assert!(matches!(e, Error::NotExecutable { .. }), "errno {errno}");
             assert_eq!(e.code(), 126);
         }

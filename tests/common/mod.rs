@@ -141,6 +141,29 @@ impl Test {
         cmd
     }
 
+    /// The same command as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`),
+    /// or `None` (after one visible `skipped:` line) where that is not permitted.
+    pub fn command_pid1(&self, test: &str) -> Option<Command> {
+        let probe = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "true"])
+            .stderr(Stdio::null())
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: {test}: unshare --pid is not permitted here");
+            return None;
+        }
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc"])
+            .arg(bin())
+            .args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        if self.stdin_null {
+            cmd.stdin(Stdio::null());
+        }
+        Some(cmd)
+    }
+
     /// The secrets to scan for.
     pub fn secrets(&self) -> Vec<String> {
         self.secrets.clone()
@@ -266,6 +289,27 @@ impl Outcome {
             self.stdout
         );
         self
+    }
+}
+
+/// The host PID of the process `unshare --fork` started (PID 1 inside its namespace).
+pub fn unshare_child(unshare_pid: u32) -> Option<u32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
+                .unwrap_or_default();
+        if let Some(pid) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+        {
+            return Some(pid);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

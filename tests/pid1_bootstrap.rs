@@ -1,0 +1,255 @@
+//! The bootstrap and the PID-1 modes together: the real binary, the fake cloud, and a fresh PID
+//! namespace (`unshare --pid --fork --mount-proc`; skipped with one visible line where that is
+//! not permitted). The supervisor's own behaviours are proven in `pid1_supervisor.rs`; these
+//! tests prove the whole path `bootstrap -> init::run -> hand-off -> supervise`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Step, Test, cloud, read, scratch, unshare_child};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(i32::try_from(pid).expect("pid")), sig).expect("kill");
+}
+
+/// Wait for the first line of `child`'s stdout (the app saying it is ready).
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    line
+}
+
+#[test]
+fn as_pid1_sigterm_stops_an_app_without_a_handler_with_143() {
+    let fake = cloud(vec![]);
+    let t = Test::new()
+        .cloud(&fake)
+        .args(["sh", "-c", "echo ready; exec sleep 30"]);
+    let Some(mut cmd) = t.command_pid1("as_pid1_sigterm_stops_an_app_without_a_handler") else {
+        return;
+    };
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid1 = unshare_child(child.id()).expect("PID 1 of the namespace");
+    assert_eq!(first_line(&mut child).trim(), "ready");
+    let sent = Instant::now();
+    signal(pid1, Signal::SIGTERM);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn as_pid1_the_supervisor_keeps_no_token_in_its_environment() {
+    let fake = cloud(vec![]);
+    let dir = scratch("environ");
+    // The app inspects its parent, the supervisor (PID 1 after the hand-off).
+    let script = format!(
+        "tr '\\0' '\\n' < /proc/1/environ > {d}/environ; tr '\\0' ' ' < /proc/1/cmdline > {d}/cmdline; echo \"$SYSTEMPROMPT_API_TOKEN\" | wc -c > {d}/app-token-len",
+        d = dir.display()
+    );
+    let t = Test::new().cloud(&fake).args(["sh", "-c", &script]);
+    let token = t.secrets()[0].clone();
+    let Some(mut cmd) = t.command_pid1("as_pid1_the_supervisor_keeps_no_token_in_its_environment")
+    else {
+        return;
+    };
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let environ = read(&dir.join("environ"));
+    assert!(
+        !environ.contains("SYSTEMPROMPT_API_TOKEN"),
+        "supervisor environ: {environ}"
+    );
+    common::assert_no_trace(&token, &environ, "/proc/1/environ");
+    let cmdline = read(&dir.join("cmdline"));
+    assert!(
+        cmdline.contains("__supervise"),
+        "PID 1 is the lean supervisor: {cmdline}"
+    );
+    common::assert_no_trace(&token, &cmdline, "/proc/1/cmdline");
+    // The app itself still got the token.
+    assert!(
+        read(&dir.join("app-token-len"))
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+            > 20
+    );
+}
+
+#[test]
+fn as_pid1_sigterm_during_a_hanging_whoami_ends_within_1s_and_the_app_never_starts() {
+    let fake = cloud(vec![Step::Hang]);
+    let dir = scratch("hang");
+    let t =
+        Test::new()
+            .cloud(&fake)
+            .args(["sh", "-c", &format!("touch {}/started", dir.display())]);
+    let Some(mut cmd) = t.command_pid1("as_pid1_sigterm_during_a_hanging_whoami") else {
+        return;
+    };
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid1 = unshare_child(child.id()).expect("PID 1 of the namespace");
+    assert!(
+        fake.wait_for_requests(1, Duration::from_secs(20)),
+        "whoami never arrived"
+    );
+    let sent = Instant::now();
+    signal(pid1, Signal::SIGTERM);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SIGTERM"));
+    assert!(!dir.join("started").exists(), "the app must never start");
+}
+
+#[test]
+fn as_pid1_sigint_during_a_hanging_whoami_gives_130() {
+    let fake = cloud(vec![Step::Hang]);
+    let t = Test::new().cloud(&fake).args(["true"]);
+    let Some(mut cmd) = t.command_pid1("as_pid1_sigint_during_a_hanging_whoami") else {
+        return;
+    };
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid1 = unshare_child(child.id()).expect("PID 1 of the namespace");
+    assert!(
+        fake.wait_for_requests(1, Duration::from_secs(20)),
+        "whoami never arrived"
+    );
+    signal(pid1, Signal::SIGINT);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn init_never_execs_even_as_pid1() {
+    let fake = cloud(vec![]);
+    let t = Test::new()
+        .cloud(&fake)
+        .args(["--init", "never", "sh", "-c", "echo $$"]);
+    let Some(mut cmd) = t.command_pid1("init_never_execs_even_as_pid1") else {
+        return;
+    };
+    let out = cmd.output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1",
+        "the app is PID 1 itself"
+    );
+}
+
+#[test]
+fn init_auto_supervises_as_pid1() {
+    let fake = cloud(vec![]);
+    let t = Test::new()
+        .cloud(&fake)
+        .args(["sh", "-c", "echo $$; exit 5"]);
+    let Some(mut cmd) = t.command_pid1("init_auto_supervises_as_pid1") else {
+        return;
+    };
+    let out = cmd.output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1",
+        "the app is a child of the supervisor"
+    );
+}
+
+#[test]
+fn init_always_supervises_when_not_pid1_and_reaps_orphans() {
+    let fake = cloud(vec![]);
+    // The app leaves an orphan (its subshell exits at once), then waits until the orphan is
+    // gone from /proc entirely: a zombie would stay (state Z) unless its new parent, the
+    // subreaper supervisor, reaped it.
+    let script = r#"
+        sh -c 'sleep 0.3 & echo $! > "$D/orphan"'
+        o=$(cat "$D/orphan"); ppid_seen=""
+        i=0
+        while [ -e /proc/$o ]; do
+            st=$(sed -n 's/^PPid:\t//p' /proc/$o/status 2>/dev/null); [ -n "$st" ] && ppid_seen=$st
+            i=$((i+1)); [ $i -gt 2000 ] && exit 9
+            sleep 0.01
+        done
+        echo "$ppid_seen" > "$D/ppid"; echo $PPID > "$D/supervisor"
+    "#;
+    let dir = scratch("always");
+    let out = Test::new()
+        .cloud(&fake)
+        .env("D", dir.to_str().unwrap())
+        .args(["--init", "always", "sh", "-c", script])
+        .run();
+    out.code(0);
+    assert_eq!(
+        read(&dir.join("ppid")).trim(),
+        read(&dir.join("supervisor")).trim(),
+        "the orphan was reparented to the supervisor"
+    );
+    assert_eq!(
+        read(&dir.join("supervisor")).trim(),
+        out.pid.to_string(),
+        "the supervisor is the entrypoint's own PID (the hand-off re-exec keeps it)"
+    );
+}
