@@ -151,7 +151,7 @@ pub enum ParseOutcome {
     },
 }
 
-/// Parse argv (with argv[0]).
+/// Parse argv (with `argv[0]`).
 pub fn parse(args: &[OsString]) -> ParseOutcome {
     match Cli::try_parse_from(args) {
         Ok(cli) => match cli.sub {

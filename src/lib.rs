@@ -26,7 +26,7 @@ use crate::error::{ConfigProblem, Error};
 use crate::token::Expiry;
 use crate::whoami::Identity;
 
-/// The whole program: `args` is argv (with argv[0]); returns the process exit code.
+/// The whole program: `args` is argv (with `argv[0]`); returns the process exit code.
 pub fn main_entry(args: &[OsString]) -> u8 {
     // The lean supervisor re-exec'd by `init::run` (hidden, internal).
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
