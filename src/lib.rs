@@ -12,6 +12,7 @@ pub mod error;
 pub mod exec;
 pub mod init;
 pub mod logging;
+pub mod stop;
 pub mod timefmt;
 pub mod token;
 pub mod whoami;
@@ -150,6 +151,8 @@ fn run(
             return Ok(code);
         }
     };
+    // Before any other thread exists, so that every thread inherits the mask.
+    let stop = stop::StopSignals::block()?;
     let env = utf8_env(os_env);
 
     // Logging first, so every later stage can warn; its problems join the configuration's.
@@ -180,7 +183,7 @@ fn run(
     let now = timefmt::now_unix();
     check_expiry(&cfg, now)?;
 
-    let proof = prove(&cfg)?;
+    let proof = prove(&cfg, &stop)?;
     let check = matches!(parsed.mode, Mode::Check { .. });
     match &proof {
         Ok(_) => {}
@@ -210,6 +213,9 @@ fn run(
 
     match parsed.mode {
         Mode::Check { json } => {
+            if let Some(e) = stop.pending() {
+                return Err(e);
+            }
             print_report(&cfg, &proof, json, now);
             proof.map(|_| 0)
         }
@@ -222,9 +228,18 @@ fn run(
             let opts = init::Options { grace: cfg.grace };
             drop(cfg);
             drop(entered);
+            // A stop signal that came after whoami: the app must not start.
+            if let Some(e) = stop.pending() {
+                return Err(e);
+            }
             if supervise {
+                // The supervisor blocks every signal itself; one arriving from here on is
+                // forwarded to the app.
                 init::run(cmd, opts)
             } else {
+                // The app inherits the mask as it was when we started; a stop signal arriving
+                // from here on gets its default action (on us, or on the app after exec).
+                stop.restore();
                 Err(exec::exec(cmd))
             }
         }
@@ -254,11 +269,14 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
     }
 }
 
-/// whoami plus the email match, on a current-thread runtime that also listens for SIGTERM and
-/// SIGINT (which end the bootstrap at once with 128+N, also as PID 1). `Ok(Err(e))` is a failed
+/// whoami plus the email match, on a current-thread runtime that also watches the stop signals
+/// (which end the bootstrap at once with 128+N, also as PID 1; see [`stop`]). `Ok(Err(e))` is a failed
 /// whoami (the caller decides whether the escape hatch applies); `Err` is a signal or an
 /// internal failure, which always ends the bootstrap.
-fn prove(cfg: &Config) -> Result<Result<Identity, Error>, Error> {
+fn prove(cfg: &Config, stop: &stop::StopSignals) -> Result<Result<Identity, Error>, Error> {
+    if let Some(e) = stop.pending() {
+        return Err(e);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -270,15 +288,9 @@ fn prove(cfg: &Config) -> Result<Result<Identity, Error>, Error> {
         ssl_cert_file: cfg.ssl_cert_file.clone(),
     };
     let outcome = runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Error::Internal(format!("cannot watch SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| Error::Internal(format!("cannot watch SIGINT: {e}")))?;
         tokio::select! {
             r = whoami::whoami(&request) => Ok(r),
-            _ = term.recv() => Err(Error::Signal { number: 15, name: "SIGTERM".into() }),
-            _ = int.recv() => Err(Error::Signal { number: 2, name: "SIGINT".into() }),
+            e = stop.wait() => Err(e),
         }
     })?;
     drop(runtime);

@@ -870,3 +870,39 @@ fn sigterm_during_whoami_ends_the_bootstrap_with_143_and_no_app() {
     );
     assert!(!dir.join("started").exists(), "the app must never start");
 }
+
+#[test]
+fn a_stop_signal_pending_at_start_ends_the_bootstrap_before_any_request() {
+    use std::os::unix::process::CommandExt;
+    let fake = cloud(vec![]);
+    let dir = scratch("pending");
+    let t =
+        Test::new()
+            .cloud(&fake)
+            .args(["sh", "-c", &format!("touch {}/started", dir.display())]);
+    let mut cmd = t.command();
+    // SAFETY: between fork and exec only async-signal-safe calls are made (sigprocmask and
+    // raise); SIGTERM is blocked first, so raising it leaves it pending across the exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set = nix::sys::signal::SigSet::empty();
+            set.add(nix::sys::signal::Signal::SIGTERM);
+            set.thread_block().map_err(std::io::Error::from)?;
+            nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
+        });
+    }
+    let out = cmd.output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SIGTERM"));
+    assert_eq!(
+        fake.requests(),
+        0,
+        "nothing is sent once a stop signal is pending"
+    );
+    assert!(!dir.join("started").exists());
+}
