@@ -54,13 +54,11 @@ FROM ${BINARY_SOURCE} AS binary
 FROM scratch
 ARG VERSION=0.1.0
 ARG REVISION=unknown
-ARG SOURCE=
 LABEL org.opencontainers.image.title="sp-entrypoint" \
       org.opencontainers.image.description="Validate SystemPrompt Cloud credentials at container boot, prove them with whoami, then exec (or, as PID 1, supervise) the app." \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}"
+      org.opencontainers.image.revision="${REVISION}"
 COPY --from=binary /out/sp-entrypoint /sp-entrypoint
 USER 65532:65532
 ENTRYPOINT ["/sp-entrypoint", "--"]
