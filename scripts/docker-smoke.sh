@@ -201,7 +201,9 @@ nok() {
 }
 net=(--network host -v "$tmp/ca.pem:/etc/sp/ca.pem:ro" -e SSL_CERT_FILE=/etc/sp/ca.pem
     -e SYSTEMPROMPT_API_URL="$url" -e SYSTEMPROMPT_USER_EMAIL="$EMAIL")
-# The app: prints what it got. The token itself only as a hash prefix.
+# The app: prints what it got. The token itself only as a hash prefix. (Single quotes: it
+# expands in the container's shell.)
+# shellcheck disable=SC2016
 APP='echo "app: uid=$(id -u):$(id -g) pid=$$ ppid=$PPID init=$(head -c 32 /proc/1/cmdline | tr "\0" " ")email=$SYSTEMPROMPT_USER_EMAIL url=$SYSTEMPROMPT_API_URL token=$(printf %s "$SYSTEMPROMPT_API_TOKEN" | sha256sum | cut -c1-16)"'
 rc=0
 # run TOKEN DOCKER-RUN-ARGS...: `docker run --rm` with the token passed by name (not in argv).
@@ -258,6 +260,7 @@ run "$good" --read-only "$app" sh -c "$APP"
 if [ $rc = 0 ] && app_ran_ok; then ok "$name"; else nok "$name" "rc=$rc"; fi
 
 name="--read-only, credentials.json written to a tmpfs (0600)"
+# shellcheck disable=SC2016
 run "$good" --read-only --tmpfs "/run/sp:rw,size=64k,uid=65532,gid=65532,mode=0700" \
     -e SYSTEMPROMPT_WRITE_CREDENTIALS=/run/sp/credentials.json \
     "$app" sh -c "$APP"' && echo "creds: $(stat -c %a /run/sp/credentials.json)"'
