@@ -27,9 +27,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY fake-cloud/Cargo.toml fake-cloud/Cargo.toml
 RUN mkdir -p src fake-cloud/src \
- && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs fake-cloud/src/lib.rs \
- && echo 'fn main() {}' > fake-cloud/src/main.rs \
+ && printf '//! stub\nfn main() {}\n' | tee src/main.rs > fake-cloud/src/main.rs \
+ && echo '//! stub' | tee src/lib.rs > fake-cloud/src/lib.rs \
  && cargo build --locked --release --target "${TARGET}" -p sp-entrypoint \
  && rm -rf src target/"${TARGET}"/release/.fingerprint/sp-entrypoint-* \
            target/"${TARGET}"/release/deps/sp_entrypoint-* target/"${TARGET}"/release/deps/libsp_entrypoint-*

@@ -131,14 +131,20 @@ fi
 
 # The test app: a static busybox (Debian's busybox-static) on top of the image.
 busybox=${BUSYBOX:-/bin/busybox}
-if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
+static_busybox() {
+    if command -v file >/dev/null; then
+        file -L "$busybox" 2>/dev/null | grep -q 'statically linked'
+    else # Debian's busybox-static is the one that installs a static /bin/busybox
+        [ -x "$busybox" ] && dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'
+    fi
+}
+if ! static_busybox; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing busybox-static"
         DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq busybox-static >/dev/null 2>&1 ||
             { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq busybox-static >/dev/null; }
     fi
-    file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
-        die "$busybox is not a static busybox; install busybox-static or set BUSYBOX=PATH"
+    static_busybox || die "$busybox is not a static busybox; install busybox-static or set BUSYBOX=PATH"
 fi
 app_ctx=$tmp/app
 mkdir -p "$app_ctx/bin"
