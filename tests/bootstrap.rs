@@ -845,28 +845,17 @@ fn sigterm_during_whoami_ends_the_bootstrap_with_143_and_no_app() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while fake.requests() == 0 {
-        assert!(std::time::Instant::now() < deadline, "whoami never arrived");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let sent = std::time::Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert!(
-        sent.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        sent.elapsed()
+        fake.wait_for_requests(1, Duration::from_secs(20)),
+        "whoami never arrived"
     );
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let pid = child.id();
+    let out = common::signal_and_wait(child, pid, nix::sys::signal::Signal::SIGTERM);
+    out.code(143);
+    assert!(
+        out.elapsed < Duration::from_secs(1),
+        "took {:?}",
+        out.elapsed
     );
     assert!(!dir.join("started").exists(), "the app must never start");
 }

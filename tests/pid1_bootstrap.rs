@@ -6,18 +6,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Step, Test, cloud, read, scratch, unshare_child};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::{Step, Test, cloud, read, scratch, signal_and_wait};
+use nix::sys::signal::Signal;
 
-fn signal(pid: u32, sig: Signal) {
-    kill(Pid::from_raw(i32::try_from(pid).expect("pid")), sig).expect("kill");
-}
-
-/// Wait for the first line of `child`'s stdout (the app saying it is ready).
+/// The first line of `child`'s stdout (the app saying it is ready).
 fn first_line(child: &mut std::process::Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().expect("stdout"))
@@ -32,29 +26,17 @@ fn as_pid1_sigterm_stops_an_app_without_a_handler_with_143() {
     let t = Test::new()
         .cloud(&fake)
         .args(["sh", "-c", "echo ready; exec sleep 30"]);
-    let Some(mut cmd) = t.command_pid1("as_pid1_sigterm_stops_an_app_without_a_handler") else {
+    let Some((mut child, pid1)) = t.spawn_pid1("as_pid1_sigterm_stops_an_app_without_a_handler")
+    else {
         return;
     };
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid1 = unshare_child(child.id()).expect("PID 1 of the namespace");
     assert_eq!(first_line(&mut child).trim(), "ready");
-    let sent = Instant::now();
-    signal(pid1, Signal::SIGTERM);
-    let out = child.wait_with_output().expect("wait");
+    let out = signal_and_wait(child, pid1, Signal::SIGTERM);
+    out.code(143);
     assert!(
-        sent.elapsed() < Duration::from_secs(1),
+        out.elapsed < Duration::from_secs(1),
         "took {:?}",
-        sent.elapsed()
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.elapsed
     );
 }
 
@@ -69,21 +51,10 @@ fn as_pid1_the_supervisor_keeps_no_token_in_its_environment() {
     );
     let t = Test::new().cloud(&fake).args(["sh", "-c", &script]);
     let token = t.secrets()[0].clone();
-    let Some(mut cmd) = t.command_pid1("as_pid1_the_supervisor_keeps_no_token_in_its_environment")
-    else {
+    let Some(out) = t.run_pid1("as_pid1_the_supervisor_keeps_no_token_in_its_environment") else {
         return;
     };
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.code(0);
     let environ = read(&dir.join("environ"));
     assert!(
         !environ.contains("SYSTEMPROMPT_API_TOKEN"),
@@ -106,69 +77,47 @@ fn as_pid1_the_supervisor_keeps_no_token_in_its_environment() {
     );
 }
 
-#[test]
-fn as_pid1_sigterm_during_a_hanging_whoami_ends_within_1s_and_the_app_never_starts() {
+/// As PID 1, `sig` during a hanging whoami ends the entrypoint at once with `code`, and the
+/// app never starts.
+fn stop_during_hanging_whoami(test: &str, sig: Signal, code: i32) {
     let fake = cloud(vec![Step::Hang]);
     let dir = scratch("hang");
     let t =
         Test::new()
             .cloud(&fake)
             .args(["sh", "-c", &format!("touch {}/started", dir.display())]);
-    let Some(mut cmd) = t.command_pid1("as_pid1_sigterm_during_a_hanging_whoami") else {
+    let Some((child, pid1)) = t.spawn_pid1(test) else {
         return;
     };
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid1 = unshare_child(child.id()).expect("PID 1 of the namespace");
     assert!(
         fake.wait_for_requests(1, Duration::from_secs(20)),
         "whoami never arrived"
     );
-    let sent = Instant::now();
-    signal(pid1, Signal::SIGTERM);
-    let out = child.wait_with_output().expect("wait");
+    let out = signal_and_wait(child, pid1, sig);
+    out.code(code).stderr_has(sig.as_str());
     assert!(
-        sent.elapsed() < Duration::from_secs(1),
+        out.elapsed < Duration::from_secs(1),
         "took {:?}",
-        sent.elapsed()
+        out.elapsed
     );
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SIGTERM"));
     assert!(!dir.join("started").exists(), "the app must never start");
 }
 
 #[test]
-fn as_pid1_sigint_during_a_hanging_whoami_gives_130() {
-    let fake = cloud(vec![Step::Hang]);
-    let t = Test::new().cloud(&fake).args(["true"]);
-    let Some(mut cmd) = t.command_pid1("as_pid1_sigint_during_a_hanging_whoami") else {
-        return;
-    };
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid1 = unshare_child(child.id()).expect("PID 1 of the namespace");
-    assert!(
-        fake.wait_for_requests(1, Duration::from_secs(20)),
-        "whoami never arrived"
+fn as_pid1_sigterm_during_a_hanging_whoami_ends_within_1s_and_the_app_never_starts() {
+    stop_during_hanging_whoami(
+        "as_pid1_sigterm_during_a_hanging_whoami",
+        Signal::SIGTERM,
+        143,
     );
-    signal(pid1, Signal::SIGINT);
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn as_pid1_sigint_during_a_hanging_whoami_gives_130() {
+    stop_during_hanging_whoami(
+        "as_pid1_sigint_during_a_hanging_whoami",
+        Signal::SIGINT,
+        130,
     );
 }
 
@@ -178,21 +127,11 @@ fn init_never_execs_even_as_pid1() {
     let t = Test::new()
         .cloud(&fake)
         .args(["--init", "never", "sh", "-c", "echo $$"]);
-    let Some(mut cmd) = t.command_pid1("init_never_execs_even_as_pid1") else {
+    let Some(out) = t.run_pid1("init_never_execs_even_as_pid1") else {
         return;
     };
-    let out = cmd.output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "1",
-        "the app is PID 1 itself"
-    );
+    out.code(0);
+    assert_eq!(out.stdout.trim(), "1", "the app is PID 1 itself");
 }
 
 #[test]
@@ -201,18 +140,12 @@ fn init_auto_supervises_as_pid1() {
     let t = Test::new()
         .cloud(&fake)
         .args(["sh", "-c", "echo $$; exit 5"]);
-    let Some(mut cmd) = t.command_pid1("init_auto_supervises_as_pid1") else {
+    let Some(out) = t.run_pid1("init_auto_supervises_as_pid1") else {
         return;
     };
-    let out = cmd.output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.code(5);
     assert_ne!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        out.stdout.trim(),
         "1",
         "the app is a child of the supervisor"
     );

@@ -164,6 +164,38 @@ impl Test {
         Some(cmd)
     }
 
+    /// Run as PID 1 of a new PID namespace to completion (see [`Test::command_pid1`]); the
+    /// output is scanned for secrets like [`Test::run`]'s.
+    pub fn run_pid1(&self, test: &str) -> Option<Outcome> {
+        let mut cmd = self.command_pid1(test)?;
+        let start = Instant::now();
+        let output = cmd.output().expect("run unshare");
+        let out = outcome(&output, 0, start.elapsed());
+        self.scan(&out);
+        Some(out)
+    }
+
+    /// Start as PID 1 of a new PID namespace: the `unshare` child (stdout piped, stderr
+    /// piped) and the host PID of our binary inside it, to signal.
+    pub fn spawn_pid1(&self, test: &str) -> Option<(std::process::Child, u32)> {
+        let mut cmd = self.command_pid1(test)?;
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn unshare");
+        let pid1 = unshare_child(child.id()).expect("PID 1 of the namespace");
+        Some((child, pid1))
+    }
+
+    /// Fail on any trace of the secrets in `out`.
+    pub fn scan(&self, out: &Outcome) {
+        for s in &self.secrets {
+            assert_no_trace(s, &out.stdout, "stdout");
+            assert_no_trace(s, &out.stderr, "stderr");
+        }
+    }
+
     /// The secrets to scan for.
     pub fn secrets(&self) -> Vec<String> {
         self.secrets.clone()
@@ -202,10 +234,7 @@ impl Test {
             elapsed,
             pid,
         };
-        for s in &self.secrets {
-            assert_no_trace(s, &outcome.stdout, "stdout");
-            assert_no_trace(s, &outcome.stderr, "stderr");
-        }
+        self.scan(&outcome);
         outcome
     }
 }
@@ -236,6 +265,39 @@ pub fn assert_no_trace(secret: &str, text: &str, what: &str) {
             );
         }
     }
+}
+
+/// An [`Outcome`] from a process the test drove itself (`pid` is its PID as the test saw it).
+pub fn outcome(output: &std::process::Output, pid: u32, elapsed: Duration) -> Outcome {
+    use std::os::unix::process::ExitStatusExt;
+    Outcome {
+        code: output
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + output.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed,
+        pid,
+    }
+}
+
+/// Send `sig` to `target` and wait for `child` (which runs it, or is `unshare` around it);
+/// `elapsed` is measured from the signal. For the "stops within 1 s" tests.
+pub fn signal_and_wait(
+    child: std::process::Child,
+    target: u32,
+    sig: nix::sys::signal::Signal,
+) -> Outcome {
+    let pid = child.id();
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(target).expect("pid")),
+        sig,
+    )
+    .expect("kill");
+    let output = child.wait_with_output().expect("wait");
+    outcome(&output, pid, sent.elapsed())
 }
 
 /// What a run gave.
