@@ -27,7 +27,7 @@ SMOKE=0
 if [ $SMOKE = 1 ]; then
     ROUNDS=2 RUNS=3 WARMUP=1 HERD_N=50 RSS_RUNS=3
 else
-    ROUNDS=${ROUNDS:-6} RUNS=${RUNS:-15} WARMUP=3 HERD_N=${HERD_N:-1000} RSS_RUNS=9
+    ROUNDS=${ROUNDS:-15} RUNS=${RUNS:-8} WARMUP=2 HERD_N=${HERD_N:-1000} RSS_RUNS=9
 fi
 HERD_RATE=${HERD_RATE:-200}
 OUT=$ROOT/bench/results
@@ -116,30 +116,43 @@ for r in $(seq "$ROUNDS"); do
     with_http hyperfine -N -w "$WARMUP" -r "$RUNS" --style none --export-json "$OUT/boot-http.$r.json" \
         -n sp-http "$SP -- $TRUE" \
         -n curl-http "$CURL_EP $TRUE" >/dev/null 2>>"$OUT/hyperfine.log"
+    jq -s '{results: [.[].results[]]}' "$OUT/boot-https.$r.json" "$OUT/boot-http.$r.json" >"$OUT/boot-round.$r.json"
 done
 # name -> median of all samples (ms), over all rounds
 jq -s '[.[].results[]] | group_by(.command) | map({key: .[0].command, value:
         ([.[].times[]] | sort | (if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end) * 1000),
         n: ([.[].times[]] | length)}) | map({(.key): {median_ms: .value, samples: .n}}) | add' \
-    "$OUT"/boot-*.json >"$OUT/boot-medians.json"
+    "$OUT"/boot-round.*.json >"$OUT/boot-medians.json"
 med() { jq -r --arg k "$1" '.[$k].median_ms' "$OUT/boot-medians.json"; }
-ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", a / b }'; }
+# A/B: the median over rounds of (A's median / B's median) in that round. Pairing by round keeps
+# the ratio meaningful when the machine's speed drifts (HTTP and HTTPS rounds run back to back).
+ratio() {
+    jq -rs --arg a "$1" --arg b "$2" '
+        def median: sort | if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end;
+        def m($k): [.[] | .results[] | select(.command == $k) | .median];
+        [m($a), m($b)] | transpose | map(.[0] / .[1]) | median * 100 | round / 100' \
+        "$OUT"/boot-round.*.json
+}
 
 # --- 2. instructions -----------------------------------------------------------------------
 say "2. instructions of one HTTPS bootstrap (callgrind, check mode)"
-cg_total() { grep -E '^(summary|totals):' "$1" | head -1 | awk '{print $2}'; }
+cg_total() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
 with_https valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.release" "$SP" check >/dev/null 2>"$OUT/callgrind.log"
 IR=$(cg_total "$OUT/callgrind.release")
+IR_EXEC=
 if [ $SMOKE = 0 ]; then
     cargo build --locked --profile profiling --target x86_64-unknown-linux-musl
     with_https valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.profiling" \
         target/x86_64-unknown-linux-musl/profiling/sp-entrypoint check >/dev/null 2>>"$OUT/callgrind.log"
-    callgrind_annotate --inclusive=yes "$OUT/callgrind.profiling" 2>/dev/null | sed -n '/PROGRAM TOTALS/,$p' | head -60 |
-        sed -E 's|/root/.cargo/registry/src/[^/]+/||; s|/rustc/[0-9a-f]+/library/||; s|/build/musl-cross-make/[^ ]*src_musl/|musl/|' \
-            >"$OUT/callgrind-top-inclusive.txt"
-    callgrind_annotate "$OUT/callgrind.profiling" 2>/dev/null | sed -n '/PROGRAM TOTALS/,$p' | head -30 |
-        sed -E 's|/root/.cargo/registry/src/[^/]+/||; s|/rustc/[0-9a-f]+/library/||; s|/build/musl-cross-make/[^ ]*src_musl/|musl/|' \
-            >"$OUT/callgrind-top-self.txt"
+    # The exec path itself (`-- true`): dump the profile when execve is entered.
+    with_https valgrind --tool=callgrind --dump-before=execve --callgrind-out-file="$OUT/callgrind.exec" \
+        target/x86_64-unknown-linux-musl/profiling/sp-entrypoint -- "$TRUE" >/dev/null 2>>"$OUT/callgrind.log"
+    IR_EXEC=$(cg_total "$OUT/callgrind.exec.1")
+    tidy() { sed -E 's|/root/.cargo/registry/src/[^/]+/||; s|/rustc/[0-9a-f]+/library/||; s|/build/musl-cross-make/[^ ]*src_musl/|musl/|'; }
+    callgrind_annotate --inclusive=yes "$OUT/callgrind.exec.1" >"$OUT/callgrind-exec-inclusive.full" 2>/dev/null
+    callgrind_annotate "$OUT/callgrind.exec.1" >"$OUT/callgrind-exec-self.full" 2>/dev/null
+    sed -n '/PROGRAM TOTALS/,/^-- /p' "$OUT/callgrind-exec-inclusive.full" | sed -n '1,60p' | tidy >"$OUT/callgrind-top-inclusive.txt"
+    sed -n '/PROGRAM TOTALS/,/^-- /p' "$OUT/callgrind-exec-self.full" | sed -n '1,30p' | tidy >"$OUT/callgrind-top-self.txt"
 fi
 
 # --- 3. memory -----------------------------------------------------------------------------
@@ -160,7 +173,7 @@ SP_ENTRYPOINT_BIN=$SP bash bench/pid1-compare.sh >"$OUT/pid1-compare.txt" 2>&1 |
     exit 1
 }
 rss_row() { awk -F'|' -v k="supervisor VmRSS" 'index($1, k) { gsub(/^ +| +$/, "", $2); gsub(/^ +| +$/, "", $3); gsub(/^ +| +$/, "", $4); print $2 "|" $3 "|" $4 }' "$OUT/pid1-compare.txt"; }
-PID1_RSS=$(rss_row)
+PID1_RSS=$(rss_row | sed 's/|/ \/ /g')
 
 # --- 4. size -------------------------------------------------------------------------------
 SIZE=$(stat -c %s "$SP")
@@ -173,7 +186,7 @@ HERD_SP=$(timeout 300 bash bench/herd.sh sp "$HERD_N" "$HERD_RATE" https)
 HERD_CURL=$(timeout 300 bash bench/herd.sh curl "$HERD_N" "$HERD_RATE" https)
 echo "$HERD_SP" >"$OUT/herd.txt"
 echo "$HERD_CURL" >>"$OUT/herd.txt"
-hv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+hv() { sed -n "s/\(^\|.* \)$2=\([^ ]*\).*/\2/p" <<<"$1"; }
 for h in "$HERD_SP" "$HERD_CURL"; do
     [ "$(hv "$h" failed)" = 0 ] && [ "$(hv "$h" ok)" = "$HERD_N" ] || {
         echo "herd: not every client exec'd its app: $h" >&2
@@ -195,9 +208,9 @@ BOUND=$(awk -v n="$HERD_N" -v r="$HERD_RATE" 'BEGIN { printf "%.1f", 1.5 * n / r
     cat "$OUT/machine.txt"
     echo '```'
     echo
-    echo "### Boot path to the app's exec (median of $((ROUNDS * RUNS)) runs each, $ROUNDS interleaved rounds)"
+    echo "### Boot path to the app's exec ($ROUNDS interleaved rounds x $RUNS runs; ratios: median of the rounds' ratios)"
     echo
-    echo "| command | median | vs /bin/true | vs tini |"
+    echo "| command | median (all runs) | vs /bin/true | vs tini |"
     echo "|---|---:|---:|---:|"
     for k in sp-http sp-https curl-http curl-https tini dumb-init true; do
         printf '| %s | %.2f ms | %s× | %s× |\n' "$k" "$(med "$k")" "$(ratio "$k" true)" "$(ratio "$k" tini)"
@@ -212,12 +225,13 @@ BOUND=$(awk -v n="$HERD_N" -v r="$HERD_RATE" 'BEGIN { printf "%.1f", 1.5 * n / r
     echo
     echo "| measure | figure | goal | |"
     echo "|---|---|---|---|"
-    echo "| instructions, one HTTPS bootstrap (\`check\`) | $(printf "%'d" "$IR") | — | |"
+    echo "| instructions, one HTTPS bootstrap (\`check\`, release binary) | $IR | — | |"
+    [ -n "$IR_EXEC" ] && echo "| instructions, HTTPS bootstrap up to \`execve\` (\`-- true\`, profiling build) | $IR_EXEC | — | |"
     echo "| peak RSS, HTTPS bootstrap + exec | $RSS_SP_HTTPS KiB | ≤ 3 MB (3072 KiB) | $(met "$RSS_SP_HTTPS <= 3072") |"
     echo "| peak RSS, HTTP bootstrap + exec | $RSS_SP_HTTP KiB | | |"
     echo "| peak RSS, curl+jq shell (HTTPS) | $RSS_CURL_HTTPS KiB | | |"
     echo "| peak RSS, tini -- true / true | $RSS_TINI / $RSS_TRUE KiB | | |"
-    echo "| PID-1 supervisor VmRSS: tini \| sp \| sp-handoff | ${PID1_RSS:-skipped (no unshare)} | | |"
+    echo "| PID-1 supervisor VmRSS while the app runs: tini / sp / sp-handoff | ${PID1_RSS:-skipped (no unshare)} | | |"
     echo "| static binary, stripped | $SIZE bytes ($(awk -v s="$SIZE" 'BEGIN { printf "%.2f", s / 1048576 }') MiB) | ≤ 2.5 MB | $(met "$SIZE <= 2500000") |"
     echo
     echo "### Fleet at boot: N=$HERD_N at once, fake cloud admitting $HERD_RATE req/s (429, Retry-After: 1, beyond), HTTPS"
