@@ -20,6 +20,8 @@ pub mod whoami;
 use std::ffi::OsString;
 use std::time::Duration;
 
+use tokio::runtime::Runtime;
+
 use crate::cli::{LogFormat, Mode, ParseOutcome};
 use crate::config::{Config, vars};
 use crate::credentials::Credentials;
@@ -183,7 +185,7 @@ fn run(
     let now = timefmt::now_unix();
     check_expiry(&cfg, now)?;
 
-    let proof = prove(&cfg, &stop)?;
+    let (proof, runtime) = prove(&cfg, &stop)?;
     let check = matches!(parsed.mode, Mode::Check { .. });
     match &proof {
         Ok(_) => {}
@@ -213,6 +215,7 @@ fn run(
 
     match parsed.mode {
         Mode::Check { json } => {
+            runtime.shutdown_timeout(Duration::from_millis(100));
             if let Some(e) = stop.pending() {
                 return Err(e);
             }
@@ -233,10 +236,17 @@ fn run(
                 return Err(e);
             }
             if supervise {
+                // Shut down before supervising: the hand-off must come from a single-threaded
+                // process (the runtime may hold a blocking-pool thread from name resolution;
+                // one stuck in a hanging lookup is not waited for past the bound).
+                runtime.shutdown_timeout(Duration::from_millis(100));
                 // The supervisor blocks every signal itself; one arriving from here on is
                 // forwarded to the app.
                 init::run(cmd, opts)
             } else {
+                // Not torn down before an exec that frees it all anyway (its tasks, the idle
+                // connection, the drivers: ~25 syscalls); every fd it holds is CLOEXEC.
+                std::mem::forget(runtime);
                 // The app inherits the mask as it was when we started; a stop signal arriving
                 // from here on gets its default action (on us, or on the app after exec).
                 stop.restore();
@@ -273,7 +283,10 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
 /// (which end the bootstrap at once with 128+N, also as PID 1; see [`stop`]). `Ok(Err(e))` is a failed
 /// whoami (the caller decides whether the escape hatch applies); `Err` is a signal or an
 /// internal failure, which always ends the bootstrap.
-fn prove(cfg: &Config, stop: &stop::StopSignals) -> Result<Result<Identity, Error>, Error> {
+fn prove(
+    cfg: &Config,
+    stop: &stop::StopSignals,
+) -> Result<(Result<Identity, Error>, Runtime), Error> {
     if let Some(e) = stop.pending() {
         return Err(e);
     }
@@ -293,8 +306,7 @@ fn prove(cfg: &Config, stop: &stop::StopSignals) -> Result<Result<Identity, Erro
             e = stop.wait() => Err(e),
         }
     })?;
-    drop(runtime);
-    Ok(outcome.and_then(|id| {
+    let checked = outcome.and_then(|id| {
         if id.email.to_lowercase() == cfg.email.to_lowercase() {
             Ok(id)
         } else {
@@ -303,7 +315,8 @@ fn prove(cfg: &Config, stop: &stop::StopSignals) -> Result<Result<Identity, Erro
                 actual: id.email,
             })
         }
-    }))
+    });
+    Ok((checked, runtime))
 }
 
 fn ms(d: Duration) -> f64 {

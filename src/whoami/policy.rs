@@ -3,8 +3,10 @@
 //! - Without `Retry-After`: capped exponential backoff with full jitter,
 //!   `wait = uniform(0, min(cap, base * 2^(attempt-1)))` (250 ms, 500 ms, 1 s, 2 s, 4 s, 5 s, ...).
 //! - With `Retry-After: RA`: `wait = RA + uniform(0, min(spread_cap, max(RA, base) * 2^attempt))`,
-//!   so a herd told "retry after 1 s" comes back spread over the following 2 s, then 3 s (see
-//!   the herd simulation in the tests, which picked this rule).
+//!   so a herd told "retry after 1 s" comes back spread over the following 2 s, and so on (see
+//!   the herd simulation in the tests, which picked this rule). The cap (2 s) keeps the tail
+//!   short: in the real 1000-client run of `bench/run.sh` a 3 s cap left the last client's exec
+//!   just past the 8.5 s goal, as the few clients refused twice waited up to 4 s more.
 //! - A wait never crosses the deadline: its upper bound is clamped so that at least
 //!   `min_attempt` is left for the next attempt; when even the lower bound (`RA`, or 0) does
 //!   not fit, give up.
@@ -37,7 +39,7 @@ impl Tuning {
     pub const DEFAULT: Tuning = Tuning {
         backoff_base: Duration::from_millis(250),
         backoff_cap: Duration::from_secs(5),
-        spread_cap: Duration::from_secs(3),
+        spread_cap: Duration::from_secs(2),
         attempt_timeout: Duration::from_secs(10),
         min_attempt: Duration::from_millis(250),
         max_body: 1024 * 1024,
@@ -191,7 +193,7 @@ mod tests {
         let top1 = sleep_of(next_wait(&t(), 1, ra, budget, u64::MAX));
         assert!(top1 > MS(2999) && top1 < MS(3000), "{top1:?}"); // 1 s + up to 2 s
         let top2 = sleep_of(next_wait(&t(), 2, ra, budget, u64::MAX));
-        assert!(top2 > MS(3999) && top2 < MS(4000), "{top2:?}"); // 1 s + up to 3 s (cap)
+        assert!(top2 > MS(2999) && top2 < MS(3000), "{top2:?}"); // 1 s + up to 2 s (cap)
         // Retry-After: 0 still spreads (by the backoff base).
         let zero = sleep_of(next_wait(&t(), 1, Some(Duration::ZERO), budget, u64::MAX));
         assert!(zero > MS(499) && zero < MS(500), "{zero:?}");
