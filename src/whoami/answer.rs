@@ -98,6 +98,11 @@ pub(crate) fn sanitize(text: &str, secret: &str, max: usize) -> String {
     {
         let word: String = word.chars().filter(|c| !c.is_control()).collect();
         if !out.is_empty() {
+            // The separator counts too: a word that starts at the limit is only an ellipsis.
+            if count >= max {
+                out.push('…');
+                return out;
+            }
             out.push(' ');
             count += 1;
         }
@@ -238,6 +243,20 @@ mod tests {
             error_detail(long.as_bytes(), TOKEN).chars().count(),
             MAX_DETAIL + 1
         );
+    }
+
+    #[test]
+    fn sanitize_stays_within_its_limit_at_a_word_boundary() {
+        // Found by the whoami_answer fuzz target: a word ending exactly at the limit used to
+        // be followed by the separator and then the ellipsis (max + 2 characters).
+        assert_eq!(sanitize("abc def", TOKEN, 3), "abc…");
+        assert_eq!(sanitize("abc def", TOKEN, 4), "abc …");
+        assert_eq!(sanitize("abc", TOKEN, 3), "abc");
+        assert_eq!(sanitize("a b c", TOKEN, 0), "…");
+        for max in 0..12 {
+            let line = sanitize("ab cd  ef\tgh ij", TOKEN, max);
+            assert!(line.chars().count() <= max + 1, "{max}: {line:?}");
+        }
     }
 
     #[test]
