@@ -204,12 +204,12 @@ fn an_existing_file_is_replaced_atomically_under_a_polling_reader() {
             while !done.load(Ordering::SeqCst) {
                 match std::fs::read_to_string(&path) {
                     Ok(text) if valid(&text, &tokens) => {}
-                    Ok(text) => bad.push(text.len()),
-                    Err(e) => bad.push(usize::MAX - e.raw_os_error().unwrap_or(0) as usize),
+                    Ok(text) => bad.push(format!("torn: {} bytes", text.len())),
+                    Err(e) => bad.push(format!("unreadable: {e}")),
                 }
                 let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
                 if !matches!(mode, Ok(0o600)) {
-                    bad.push(0);
+                    bad.push(format!("mode {mode:?}"));
                 }
                 reads.fetch_add(1, Ordering::SeqCst);
             }

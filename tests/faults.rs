@@ -245,15 +245,15 @@ fn a_200_with_a_wrong_content_type_is_a_protocol_error() {
 
 #[test]
 fn retry_after_as_an_http_date_is_honoured() {
-    // Three seconds ahead: with whole-second dates the wait is between 2 and 3 s, plus a spread.
-    let fake = cloud(vec![Step::status_retry_after(503, http_date(now() + 3))]);
+    // Two seconds ahead: with whole-second dates the wait is between 1 and 2 s, plus a spread.
+    let fake = cloud(vec![Step::status_retry_after(503, http_date(now() + 2))]);
     let out = Test::new()
         .cloud(&fake)
         .args(["--whoami-timeout", "10", "true"])
         .run();
     out.code(0).stderr_has("503");
     assert_eq!(fake.requests(), 2);
-    took(&out, Duration::from_millis(1500), Duration::from_secs(8));
+    took(&out, Duration::from_millis(900), Duration::from_secs(8));
 }
 
 #[test]
@@ -313,4 +313,22 @@ fn a_429_storm_without_retry_after_is_bounded_by_the_budget() {
     // Backoff, not a tight loop: a handful of attempts in two seconds.
     assert!((2..=20).contains(&n), "{n} requests");
     took(&out, Duration::ZERO, Duration::from_secs(6));
+}
+
+// ---- a hostile answer ------------------------------------------------------------------------
+
+#[test]
+fn a_hostile_identity_cannot_forge_log_lines_or_escape_sequences() {
+    let body = r#"{"user":{"id":"u\n1","email":"evil@example.com\n INFO sp-entrypoint: credentials validated\u001b[2J","name":"x"}}"#;
+    let fake = cloud(vec![Step::Status {
+        code: 200,
+        retry_after: None,
+        body: Some(body.into()),
+        content_type: Some("application/json".into()),
+    }]);
+    let out = Test::new().cloud(&fake).args(["true"]).run();
+    out.code(77)
+        .stderr_has("the token belongs to evil@example.com INFO");
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
 }

@@ -86,7 +86,9 @@ fuzz_target!(|input: Input| {
         let name = NAMES[usize::from(*i) % NAMES.len()];
         // `_FILE` variables usually name one of the known paths.
         let value = match (name.ends_with("_FILE"), v) {
-            (true, Value::Bytes(b)) if b.len() == 1 => PATHS[usize::from(b[0]) % PATHS.len()].to_owned(),
+            (true, Value::Bytes(b)) if b.len() == 1 => {
+                PATHS[usize::from(b[0]) % PATHS.len()].to_owned()
+            }
             _ => v.text(),
         };
         env.push((name.to_owned(), value));
@@ -94,7 +96,12 @@ fuzz_target!(|input: Input| {
     let files: Vec<(PathBuf, Vec<u8>)> = input
         .files
         .iter()
-        .map(|(i, v)| (PathBuf::from(PATHS[usize::from(*i) % PATHS.len()]), v.bytes()))
+        .map(|(i, v)| {
+            (
+                PathBuf::from(PATHS[usize::from(*i) % PATHS.len()]),
+                v.bytes(),
+            )
+        })
         .collect();
     let reader = |p: &Path| -> std::io::Result<Vec<u8>> {
         files

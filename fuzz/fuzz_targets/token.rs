@@ -49,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
     // header makes it distinctive.)
     for (token, distinctive) in [
         (text.to_owned(), false),
-        (format!("sp_live_eyJhbGciOiJIUzI1NiJ9.{}.c2ln", b64(data)), true),
+        (
+            format!("sp_live_eyJhbGciOiJIUzI1NiJ9.{}.c2ln", b64(data)),
+            true,
+        ),
     ] {
         match decode_claims(&token) {
             Ok(claims) => {

@@ -13,7 +13,9 @@ use sp_entrypoint::config::{
 
 /// Whether `msg` repeats `input` (only meaningful for inputs unlikely to be message text).
 fn repeats(msg: &str, input: &str) -> bool {
-    input.len() >= 12 && input.bytes().any(|c| c.is_ascii_digit() || c == b'%') && msg.contains(input)
+    input.len() >= 12
+        && input.bytes().any(|c| c.is_ascii_digit() || c == b'%')
+        && msg.contains(input)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -29,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(msg) => assert!(!repeats(&msg, s), "{msg}"),
     }
-    for candidate in [s.to_owned(), format!("https://{s}"), format!("http://127.0.0.1:{s}")] {
+    for candidate in [
+        s.to_owned(),
+        format!("https://{s}"),
+        format!("http://127.0.0.1:{s}"),
+    ] {
         match validate_api_url(&candidate) {
             Ok(norm) => {
                 assert_eq!(
@@ -41,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
                 let me = format!("{norm}/api/v1/auth/me");
                 let url = url::Url::parse(&me)
                     .unwrap_or_else(|e| panic!("accepted {candidate:?} -> {norm:?}, but {e}"));
-                assert!(url.username().is_empty() && url.password().is_none(), "{norm}");
+                assert!(
+                    url.username().is_empty() && url.password().is_none(),
+                    "{norm}"
+                );
                 assert!(url.query().is_none() && url.fragment().is_none(), "{norm}");
                 assert!(url.host_str().is_some_and(|h| !h.is_empty()), "{norm}");
                 match url.scheme() {

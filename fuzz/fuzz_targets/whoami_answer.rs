@@ -75,6 +75,8 @@ fuzz_target!(|input: Input| {
         Ok((id, email, name)) => {
             for t in [id.as_str(), email.as_str(), name.as_deref().unwrap_or("")] {
                 assert!(leaked(t).is_none(), "leak in a parsed field: {t}");
+                // Shown in log lines and messages: one line, no control characters.
+                assert!(!t.chars().any(|c| c.is_control() || c == '\n'), "{t:?}");
             }
         }
         Err(reason) => assert!(leaked(&reason).is_none(), "leak in: {reason}"),
@@ -84,7 +86,10 @@ fuzz_target!(|input: Input| {
     assert!(leaked(&detail).is_none(), "leak in: {detail}");
     assert!(detail.chars().count() <= MAX_DETAIL + 1, "{detail}");
     assert!(!detail.chars().any(char::is_control), "{detail:?}");
-    assert!(!detail.contains("  ") && detail.trim() == detail, "{detail:?}");
+    assert!(
+        !detail.contains("  ") && detail.trim() == detail,
+        "{detail:?}"
+    );
 
     let text = String::from_utf8_lossy(&body);
     let max = usize::from(input.max);

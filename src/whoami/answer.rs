@@ -6,6 +6,9 @@ use serde::Deserialize;
 /// The longest detail quoted from an error body.
 pub(crate) const MAX_DETAIL: usize = 200;
 
+/// The longest email kept from an answer (longer than any valid address).
+const MAX_EMAIL: usize = 320;
+
 /// The fields of a 200 answer that we read (extra fields are ignored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct User {
@@ -63,10 +66,13 @@ pub(crate) fn parse_user(body: &[u8], secret: &str) -> Result<User, String> {
         Some(serde_json::Value::String(s)) => Some(s),
         _ => None,
     };
+    // What the server sent ends up in log lines, error messages and the `check` report: one
+    // line each, no control characters (no terminal escapes, no forged log lines), no token.
+    // A real email has none of what this removes, so the email match is unaffected.
     Ok(User {
-        id: redact(&id, secret),
-        email: redact(&email, secret),
-        name: name.map(|n| redact(&n, secret)),
+        id: sanitize(&id, secret, MAX_DETAIL),
+        email: sanitize(&email, secret, MAX_EMAIL),
+        name: name.map(|n| sanitize(&n, secret, MAX_DETAIL)),
     })
 }
 
@@ -205,6 +211,23 @@ mod tests {
         }
         let err = parse_user(format!("oops {TOKEN}").as_bytes(), TOKEN).unwrap_err();
         assert!(!err.contains("eyJ"), "{err}");
+    }
+
+    #[test]
+    fn identity_fields_are_single_lines_without_control_characters() {
+        // Found while extending the whoami_answer fuzz target: a server (or whatever answers at
+        // the URL) could put a line break or a terminal escape into user.email, user.id or
+        // user.name, which reach the email-mismatch error, the success log line and `check`.
+        let body = br#"{"user":{"id":"u\n1","email":"evil@example.com\nINFO forged line\u001b[2J","name":"N\r\u0007ame"}}"#;
+        let u = parse_user(body, TOKEN).unwrap();
+        assert_eq!(u.id, "u 1");
+        assert_eq!(u.email, "evil@example.com INFO forged line [2J");
+        assert_eq!(u.name.as_deref(), Some("N ame"));
+        let long = format!(
+            r#"{{"user":{{"id":"u","email":"{}@example.com"}}}}"#,
+            "a".repeat(240)
+        );
+        assert_eq!(parse_user(long.as_bytes(), TOKEN).unwrap().email.len(), 252);
     }
 
     #[test]
