@@ -27,6 +27,7 @@ use crate::token::Expiry;
 use crate::whoami::Identity;
 
 /// Replace the default panic output with one line that cannot carry a secret, then exit 70.
+/// The binary's `main` installs it first thing (for the bootstrap and the supervisor alike).
 ///
 /// No code path is known to panic (no `unwrap` on input); this is defence in depth. The line
 /// has the location and the message only when the message is a literal of the code (a
@@ -56,7 +57,6 @@ pub fn panic_line(payload: &dyn std::any::Any, location: Option<(&str, u32)>) ->
 
 /// The whole program: `args` is argv (with `argv[0]`); returns the process exit code.
 pub fn main_entry(args: &[OsString]) -> u8 {
-    install_panic_hook();
     // The lean supervisor re-exec'd by `init::run` (hidden, internal).
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
         return init::supervisor_main(&args[2..]);
