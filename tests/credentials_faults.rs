@@ -216,6 +216,11 @@ fn an_existing_file_is_replaced_atomically_under_a_polling_reader() {
             bad
         })
     };
+    // Start writing once the reader is reading (polling, with a deadline).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reads.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
     for i in 0..200 {
         creds(&tokens[i % tokens.len()], &format!("user{i}@example.com"))
             .write_atomic(&path)
