@@ -215,9 +215,10 @@ mod tests {
 
     #[test]
     fn identity_fields_are_single_lines_without_control_characters() {
-        // Found while extending the whoami_answer fuzz target: a server (or whatever answers at
-        // the URL) could put a line break or a terminal escape into user.email, user.id or
-        // user.name, which reach the email-mismatch error, the success log line and `check`.
+        // Found by review (now a property of the whoami_answer fuzz target): a server (or
+        // whatever answers at the URL) could put a line break or a terminal escape into
+        // user.email, user.id or user.name, which reach the email-mismatch error, the success
+        // log line and `check`.
         let body = br#"{"user":{"id":"u\n1","email":"evil@example.com\nINFO forged line\u001b[2J","name":"N\r\u0007ame"}}"#;
         let u = parse_user(body, TOKEN).unwrap();
         assert_eq!(u.id, "u 1");
