@@ -305,13 +305,25 @@ impl Report {
         path: String,
         read_file: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
     ) -> Option<Sourced> {
-        if r.secret && looks_like_token(&path) {
+        // Any `_FILE` (not only the token's): the value is quoted in the messages below, and
+        // the token pasted into the wrong variable must not be.
+        if looks_like_token(&path) {
+            let fix = if r.secret {
+                format!(
+                    "put the token in {} instead, or set {} to the path of a file holding it",
+                    r.var, r.file_var
+                )
+            } else {
+                format!(
+                    "put the token in {}, and set {} to the path of a file holding {}",
+                    vars::API_TOKEN,
+                    r.file_var,
+                    r.what
+                )
+            };
             self.problem(
                 r.file_var,
-                format!(
-                    "holds what looks like the token itself, not a path; put the token in {} instead, or set {} to the path of a file holding it",
-                    r.var, r.file_var
-                ),
+                format!("holds what looks like the token itself, not a path; {fix}"),
             );
             return None;
         }
@@ -496,6 +508,15 @@ impl Report {
             secret: false,
         };
         let email = self.required(&req, raw, raw_file, read_file)?;
+        if contains_token(email.value.expose()) {
+            let var = if email.file.is_some() {
+                vars::USER_EMAIL_FILE
+            } else {
+                vars::USER_EMAIL
+            };
+            self.problem(var, TOKEN_ELSEWHERE);
+            return None;
+        }
         match validate_email(email.value.expose()) {
             Ok(()) => Some((email.value.expose().to_owned(), email.file.is_some())),
             Err(msg) => {
@@ -599,6 +620,41 @@ impl Report {
             }
         }
     }
+}
+
+/// The problem of a variable that holds the token (or a value with the token inside).
+const TOKEN_ELSEWHERE: &str = "holds what looks like the API token; put the token in SYSTEMPROMPT_API_TOKEN (or a file named by SYSTEMPROMPT_API_TOKEN_FILE) and give this variable its own value";
+
+/// The variables (other than the token's and the `_FILE`s, checked on their own) whose values
+/// can reach a message or a log line, checked by [`load`] for a pasted token.
+const SHOWN_VARS: [&str; 8] = [
+    vars::API_URL,
+    vars::ALLOW_UNVALIDATED,
+    vars::WHOAMI_TIMEOUT,
+    vars::WRITE_CREDENTIALS,
+    vars::INIT,
+    vars::GRACE,
+    vars::SCRUB_TOKEN,
+    vars::SSL_CERT_FILE,
+];
+
+/// Whether `value` contains a JWT whose header and payload decode: the token, or the token
+/// with text around it (e.g. `user@sp_live_eyJ...`, or a URL path ending in it). The
+/// signature is not required to be intact: text appended to the token changes only it.
+fn contains_token(value: &str) -> bool {
+    value
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=')))
+        .any(|run| {
+            run.match_indices("eyJ").any(|(i, _)| {
+                let mut parts = run[i..].split('.');
+                match (parts.next(), parts.next()) {
+                    (Some(header), Some(payload)) => {
+                        crate::token::decode_claims(&format!("{header}.{payload}.AA")).is_ok()
+                    }
+                    _ => false,
+                }
+            })
+        })
 }
 
 /// Whether a `_FILE` value is really a token pasted in the wrong variable.
@@ -767,7 +823,18 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
         return fail("has a path with characters not allowed in a URL (encode them as %XX)");
     }
     let path = path.trim_end_matches('/');
-    Ok(format!("{scheme}://{host}{port}{path}"))
+    let normalised = format!("{scheme}://{host}{port}{path}");
+    // whoami parses the URL with the WHATWG parser, which reads a name whose last label is a
+    // number as an IPv4 address (`0p.50` is invalid, `10.0x1` is 10.0.0.1) and checks `xn--`
+    // labels: accept only what it parses to the same host.
+    let same_host = reqwest::Url::parse(&normalised)
+        .is_ok_and(|u| host.starts_with('[') || u.host_str() == Some(host.as_str()));
+    if !same_host {
+        return fail(
+            "has a host that is neither a valid name nor a dotted-decimal IPv4 address (a last label that is a number, or a malformed xn-- label?)",
+        );
+    }
+    Ok(normalised)
 }
 
 /// Split an authority (no user info) into the normalised host, whether it is loopback, and
@@ -896,6 +963,29 @@ pub fn load(
             .ok(),
     };
     let opts = r.options(cli, &raw, env);
+    // A token pasted into another variable must reach no message or log line (the email and
+    // the `_FILE`s are checked where they are read).
+    for name in SHOWN_VARS {
+        if env_get(env, name).is_some_and(contains_token) {
+            r.problem(name, TOKEN_ELSEWHERE);
+        }
+    }
+    let cli_values = [
+        ("--whoami-timeout", cli.whoami_timeout.clone()),
+        (
+            "--write-credentials",
+            cli.write_credentials
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+        ),
+        ("--init", cli.init.clone()),
+        ("--grace", cli.grace.clone()),
+    ];
+    for (flag, value) in cli_values {
+        if value.as_deref().is_some_and(contains_token) {
+            r.problem(flag, TOKEN_ELSEWHERE);
+        }
+    }
 
     if let Some((t, _)) = &token {
         r.redact(t.value.expose());
@@ -1408,6 +1498,92 @@ mod tests {
         assert_no_token(&t, &p.to_string());
     }
 
+    #[test]
+    fn token_pasted_into_the_email_file_variable_is_not_echoed() {
+        // Found by the config_load fuzz target: with no token variable to redact with, the
+        // "cannot read" message quoted the path, which was the token.
+        let t = token(EXP);
+        let e = with(
+            without(without(good_env(), vars::API_TOKEN), vars::USER_EMAIL),
+            vars::USER_EMAIL_FILE,
+            &t,
+        );
+        let all = problems(&e);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        let p = all
+            .iter()
+            .find(|p| p.var == vars::USER_EMAIL_FILE)
+            .unwrap_or_else(|| panic!("{all:#?}"));
+        assert!(
+            p.message
+                .starts_with("holds what looks like the token itself"),
+            "{}",
+            p.message
+        );
+        assert!(p.message.contains(vars::API_TOKEN), "{}", p.message);
+        for p in &all {
+            assert_no_token(&t, &p.to_string());
+        }
+    }
+
+    #[test]
+    fn a_token_inside_another_value_is_refused_and_not_echoed() {
+        // Found by the config_load fuzz target: `user@<token>` is a valid email by the upstream
+        // rules, and would have been logged; so would a URL path or a file path holding it.
+        let t = token(EXP);
+        let jwt = t.trim_start_matches("sp_live_");
+        for (var, value) in [
+            (vars::USER_EMAIL, format!("user@{t}")),
+            (vars::USER_EMAIL, format!("user@{jwt}.com")),
+            (vars::USER_EMAIL, t.clone()),
+            (vars::API_URL, format!("https://api.systemprompt.io/{t}")),
+            (vars::WRITE_CREDENTIALS, format!("/tmp/{t}x")),
+            (vars::SSL_CERT_FILE, format!("/etc/{jwt}")),
+            (vars::INIT, t.clone()),
+        ] {
+            let e = with(good_env(), var, &value);
+            let all = problems(&e);
+            assert!(
+                all.iter()
+                    .any(|p| p.var == var && p.message == TOKEN_ELSEWHERE),
+                "{var}={value}: {all:#?}"
+            );
+            for p in &all {
+                assert_no_token(&t, &p.to_string());
+            }
+        }
+        let read = files(&[("/s/e", format!("me@{t}").as_bytes())]);
+        let e = with(
+            without(good_env(), vars::USER_EMAIL),
+            vars::USER_EMAIL_FILE,
+            "/s/e",
+        );
+        let err = load(&CliSettings::default(), &e, &read)
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_else(|| panic!("accepted"));
+        assert!(
+            err.contains("USER_EMAIL_FILE: holds what looks like the API token"),
+            "{err}"
+        );
+        assert_no_token(&t, &err);
+        let cli = CliSettings {
+            write_credentials: Some(PathBuf::from(format!("/x/{t}"))),
+            ..CliSettings::default()
+        };
+        let all = problems_with(&cli, &good_env(), &no_files);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert_eq!(all[0].var, "--write-credentials");
+        // Look-alikes are not tokens.
+        for fine in [
+            "bob@mail.heyJoe.co.uk",
+            "a@eyJ.b.c",
+            "eyJhbGciOiJIUzI1NiJ9@x.io",
+        ] {
+            assert!(!contains_token(fine), "{fine}");
+        }
+    }
+
     // ---- token ----
 
     #[test]
@@ -1605,6 +1781,32 @@ mod tests {
             p.message,
             "uses http://, which is allowed only for localhost, 127.0.0.0/8 and [::1]; use https://, like https://api.systemprompt.io"
         );
+    }
+
+    #[test]
+    fn url_hosts_the_url_parser_reads_otherwise_are_refused() {
+        // Found by the validators fuzz target: whoami's (WHATWG) URL parser reads a host whose
+        // last label is a number as an IPv4 address, so `0p.50` passed validation and then
+        // failed in whoami, and `10.0x1` would have been contacted as 10.0.0.1.
+        for bad in [
+            "https://0p.50",
+            "https://10.0x1",
+            "https://1.2.3.4.5",
+            "https://api.example.123",
+            "https://0x7f.0.0.1",
+        ] {
+            let err = validate_api_url(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(err.contains("dotted-decimal IPv4"), "{bad:?}: {err}");
+        }
+        for good in [
+            "https://api.example.io",
+            "https://10.0.0.1",
+            "https://a.b-c.d9",
+        ] {
+            assert_eq!(validate_api_url(good).as_deref(), Ok(good));
+        }
     }
 
     // ---- flags and options ----

@@ -29,6 +29,35 @@ use crate::error::{ConfigProblem, Error};
 use crate::token::Expiry;
 use crate::whoami::Identity;
 
+/// Replace the default panic output with one line that cannot carry a secret, then exit 70.
+/// The binary's `main` installs it first thing (for the bootstrap and the supervisor alike).
+///
+/// No code path is known to panic (no `unwrap` on input); this is defence in depth. The line
+/// has the location and the message only when the message is a literal of the code (a
+/// `&'static str` payload); a formatted message (a `String` payload) is withheld, since it
+/// could hold runtime data such as the token. Nothing else is printed: no backtrace, no
+/// environment. The exit code is 70 (internal error) instead of 101 or a `SIGABRT` (the
+/// release profile aborts on panic; the hook runs first).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| (l.file(), l.line()));
+        eprintln!("{}", panic_line(info.payload(), location));
+        std::process::exit(i32::from(error::exit::SOFTWARE));
+    }));
+}
+
+/// The one line [`install_panic_hook`] prints for a panic with `payload` at `location`.
+#[doc(hidden)]
+pub fn panic_line(payload: &dyn std::any::Any, location: Option<(&str, u32)>) -> String {
+    let at = location.map_or_else(String::new, |(file, line)| format!(" at {file}:{line}"));
+    let message = payload
+        .downcast_ref::<&'static str>()
+        .map_or("(message withheld: it may hold runtime data)", |s| s);
+    format!(
+        "sp-entrypoint: error: internal error: panic{at}: {message}; this is a bug, please report it"
+    )
+}
+
 /// The whole program: `args` is argv (with `argv[0]`); returns the process exit code.
 pub fn main_entry(args: &[OsString]) -> u8 {
     // The lean supervisor re-exec'd by `init::run` (hidden, internal).
@@ -404,5 +433,28 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
         if let Some(p) = &cfg.write_credentials {
             println!("credentials_file:  {}", p.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_line;
+
+    #[test]
+    fn panic_lines_withhold_formatted_messages() {
+        let secret = String::from("sp_live_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl");
+        let formatted: Box<dyn std::any::Any> = Box::new(format!("bad {secret}"));
+        let line = panic_line(formatted.as_ref(), Some(("src/x.rs", 7)));
+        assert!(!line.contains("eyJ"), "{line}");
+        assert!(
+            line.contains("panic at src/x.rs:7") && line.contains("withheld"),
+            "{line}"
+        );
+        let literal: Box<dyn std::any::Any> = Box::new("a literal message");
+        let line = panic_line(literal.as_ref(), None);
+        assert_eq!(
+            line,
+            "sp-entrypoint: error: internal error: panic: a literal message; this is a bug, please report it"
+        );
     }
 }

@@ -31,6 +31,51 @@ use crate::error::{ConfigProblem, Error};
 use crate::token::Secret;
 use policy::{Jitter, Tuning, Wait};
 
+/// Entry points into the pure parsing of API answers, for the fuzz targets in `fuzz/`. Not
+/// part of the API: do not use.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::Duration;
+
+    /// `(id, email, name)` of a 200 body, or the (redacted) reason it is refused.
+    pub fn parse_user(
+        body: &[u8],
+        secret: &str,
+    ) -> Result<(String, String, Option<String>), String> {
+        super::answer::parse_user(body, secret).map(|u| (u.id, u.email, u.name))
+    }
+    /// The detail quoted from an error body.
+    pub fn error_detail(body: &[u8], secret: &str) -> String {
+        super::answer::error_detail(body, secret)
+    }
+    /// One sanitized line of at most `max` characters (plus an ellipsis).
+    pub fn sanitize(text: &str, secret: &str, max: usize) -> String {
+        super::answer::sanitize(text, secret, max)
+    }
+    /// `text` with the secret and its long segments replaced.
+    pub fn redact(text: &str, secret: &str) -> String {
+        super::answer::redact(text, secret)
+    }
+    /// Whether a `Content-Type` is JSON.
+    pub fn is_json(content_type: &str) -> bool {
+        super::answer::is_json(content_type)
+    }
+    /// A `Retry-After` value relative to `now`.
+    pub fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
+        super::policy::parse_retry_after(value, now)
+    }
+    /// A redirect target as shown in a message, resolved against `base` (`None`: `base` is
+    /// not a URL).
+    pub fn location_for_message(
+        base: &str,
+        location: Option<&str>,
+        secret: &str,
+    ) -> Option<String> {
+        let base = reqwest::Url::parse(base).ok()?;
+        Some(super::answer::location_for_message(&base, location, secret))
+    }
+}
+
 /// What the call needs.
 #[derive(Debug)]
 pub struct Request<'a> {

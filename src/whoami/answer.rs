@@ -6,6 +6,9 @@ use serde::Deserialize;
 /// The longest detail quoted from an error body.
 pub(crate) const MAX_DETAIL: usize = 200;
 
+/// The longest email kept from an answer (longer than any valid address).
+const MAX_EMAIL: usize = 320;
+
 /// The fields of a 200 answer that we read (extra fields are ignored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct User {
@@ -63,10 +66,13 @@ pub(crate) fn parse_user(body: &[u8], secret: &str) -> Result<User, String> {
         Some(serde_json::Value::String(s)) => Some(s),
         _ => None,
     };
+    // What the server sent ends up in log lines, error messages and the `check` report: one
+    // line each, no control characters (no terminal escapes, no forged log lines), no token.
+    // A real email has none of what this removes, so the email match is unaffected.
     Ok(User {
-        id: redact(&id, secret),
-        email: redact(&email, secret),
-        name: name.map(|n| redact(&n, secret)),
+        id: sanitize(&id, secret, MAX_DETAIL),
+        email: sanitize(&email, secret, MAX_EMAIL),
+        name: name.map(|n| sanitize(&n, secret, MAX_DETAIL)),
     })
 }
 
@@ -98,6 +104,11 @@ pub(crate) fn sanitize(text: &str, secret: &str, max: usize) -> String {
     {
         let word: String = word.chars().filter(|c| !c.is_control()).collect();
         if !out.is_empty() {
+            // The separator counts too: a word that starts at the limit is only an ellipsis.
+            if count >= max {
+                out.push('…');
+                return out;
+            }
             out.push(' ');
             count += 1;
         }
@@ -203,6 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn identity_fields_are_single_lines_without_control_characters() {
+        // Found by review (now a property of the whoami_answer fuzz target): a server (or
+        // whatever answers at the URL) could put a line break or a terminal escape into
+        // user.email, user.id or user.name, which reach the email-mismatch error, the success
+        // log line and `check`.
+        let body = br#"{"user":{"id":"u\n1","email":"evil@example.com\nINFO forged line\u001b[2J","name":"N\r\u0007ame"}}"#;
+        let u = parse_user(body, TOKEN).unwrap();
+        assert_eq!(u.id, "u 1");
+        assert_eq!(u.email, "evil@example.com INFO forged line [2J");
+        assert_eq!(u.name.as_deref(), Some("N ame"));
+        let long = format!(
+            r#"{{"user":{{"id":"u","email":"{}@example.com"}}}}"#,
+            "a".repeat(240)
+        );
+        assert_eq!(parse_user(long.as_bytes(), TOKEN).unwrap().email.len(), 252);
+    }
+
+    #[test]
     fn content_types() {
         for ok in [
             "application/json",
@@ -238,6 +267,20 @@ mod tests {
             error_detail(long.as_bytes(), TOKEN).chars().count(),
             MAX_DETAIL + 1
         );
+    }
+
+    #[test]
+    fn sanitize_stays_within_its_limit_at_a_word_boundary() {
+        // Found by the whoami_answer fuzz target: a word ending exactly at the limit used to
+        // be followed by the separator and then the ellipsis (max + 2 characters).
+        assert_eq!(sanitize("abc def", TOKEN, 3), "abc…");
+        assert_eq!(sanitize("abc def", TOKEN, 4), "abc …");
+        assert_eq!(sanitize("abc", TOKEN, 3), "abc");
+        assert_eq!(sanitize("a b c", TOKEN, 0), "…");
+        for max in 0..12 {
+            let line = sanitize("ab cd  ef\tgh ij", TOKEN, max);
+            assert!(line.chars().count() <= max + 1, "{max}: {line:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,503 @@
+//! Secret hygiene, end to end: the token appears in no output — at any log level (`--log trace`
+//! turns the libraries' logs on too), in either log format, in `check --json`, `--help`, a usage
+//! error or a panic — and never in a process's command line. Every run goes through
+//! `common::Test::run`, which scans stdout and stderr for the token and its parts; the servers
+//! here echo the token back in every place a server can (bodies, content types, redirect
+//! targets, `Retry-After`) to make sure none of it is repeated.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{EMAIL, FakeCloud, Step, Test, cloud, read, scratch, tls_cloud};
+
+/// The log settings every scenario runs under.
+const LOG_MODES: [&[&str]; 3] = [
+    &[],
+    &["--log", "trace"],
+    &["--log", "trace", "--log-format", "json"],
+];
+
+/// Every way the token can be echoed: whole, without its prefix, each part.
+fn echo(token: &str) -> String {
+    let jwt = token.split_once('_').map_or(token, |(_, r)| r);
+    let jwt = jwt.split_once('_').map_or(jwt, |(_, r)| r);
+    let parts: Vec<&str> = token.split('.').collect();
+    format!("bad token {token} (jwt {jwt}; parts {})", parts.join(" | "))
+}
+
+/// A test against `fake` with `token` (registered as the secret) for [`EMAIL`].
+fn with_token(fake: &FakeCloud, token: &str) -> Test {
+    Test::new()
+        .url(fake)
+        .token(token)
+        .env("SYSTEMPROMPT_USER_EMAIL", EMAIL)
+}
+
+fn body_step(code: u16, body: String, content_type: &str) -> Step {
+    Step::Status {
+        code,
+        retry_after: None,
+        body: Some(body),
+        content_type: Some(content_type.to_owned()),
+    }
+}
+
+/// A scenario: a fresh fake (kept alive for the run) and the test, token registered.
+type Build = dyn Fn() -> (Vec<FakeCloud>, Test);
+
+/// Run `build`'s scenario under every log mode, as an app run (`true`, expecting `run_code`)
+/// and as `check --json` (expecting `check_code`). Returns the stderr of the trace runs.
+fn matrix(build: &Build, run_code: i32, check_code: i32) -> Vec<String> {
+    let mut traces = Vec::new();
+    for mode in LOG_MODES {
+        for (tail, code) in [
+            (&["true"][..], run_code),
+            (&["check", "--json"][..], check_code),
+        ] {
+            let (_fakes, t) = build();
+            assert!(!t.secrets().is_empty(), "no secret registered");
+            let out = t
+                .args(mode.iter().copied())
+                .args(tail.iter().copied())
+                .run();
+            out.code(code);
+            if tail[0] == "check" && !out.stdout.trim().is_empty() {
+                // A report (after whoami, whatever it answered) is one JSON object; earlier
+                // failures (configuration, expiry) print only the error line.
+                let v: serde_json::Value = serde_json::from_str(out.stdout.trim())
+                    .unwrap_or_else(|e| panic!("check --json: {e}: {}", out.stdout));
+                assert!(v.get("api_token").is_none(), "{v}");
+            }
+            if !mode.is_empty() {
+                traces.push(out.stderr.clone());
+            }
+        }
+    }
+    traces
+}
+
+// ---- success ---------------------------------------------------------------------------------
+
+#[test]
+fn success_at_every_level_and_format() {
+    let traces = matrix(
+        &|| {
+            let fake = cloud(vec![]);
+            let t = Test::new().cloud(&fake);
+            (vec![fake], t)
+        },
+        0,
+        0,
+    );
+    // The libraries' own logs really were on (so they were scanned too).
+    assert!(
+        traces
+            .iter()
+            .any(|s| s.contains("hyper") || s.contains("reqwest")),
+        "no library log lines at trace:\n{}",
+        traces[0]
+    );
+    assert!(
+        traces
+            .iter()
+            .any(|s| s.contains("TRACE") || s.contains("\"TRACE\""))
+    );
+}
+
+#[test]
+fn success_over_tls_at_trace() {
+    matrix(
+        &|| {
+            let fake = tls_cloud(vec![Step::Chunked]);
+            let t = Test::new().cloud(&fake);
+            (vec![fake], t)
+        },
+        0,
+        0,
+    );
+}
+
+// ---- each failure class, with the server echoing the token -----------------------------------
+
+#[test]
+fn refused_with_the_token_echoed_in_the_body() {
+    matrix(
+        &|| {
+            let fake = cloud(vec![]);
+            let token = fake.token(EMAIL, 86_400);
+            let json =
+                serde_json::json!({"error": {"code": "unauthorized", "message": echo(&token)}});
+            fake.push_script([
+                body_step(401, json.to_string(), "application/json"),
+                body_step(403, echo(&token), "text/plain"),
+            ]);
+            {
+                let t = with_token(&fake, &token);
+                (vec![fake], t)
+            }
+        },
+        77,
+        77,
+    );
+}
+
+#[test]
+fn protocol_errors_with_the_token_echoed() {
+    // Another 4xx, a 200 that is not JSON, a JSON content type holding the token, a redirect to
+    // a URL holding it.
+    for make in [
+        |t: &str| {
+            body_step(
+                400,
+                serde_json::json!({"message": echo(t)}).to_string(),
+                "application/json",
+            )
+        },
+        |t: &str| body_step(200, echo(t), "application/json"),
+        |t: &str| body_step(200, "{}".into(), &format!("text/html; x={t}")),
+        |t: &str| Step::Redirect {
+            code: 302,
+            location: format!("https://elsewhere.invalid/{t}/x?token={t}#{t}"),
+        },
+    ] {
+        matrix(
+            &move || {
+                let fake = cloud(vec![]);
+                let token = fake.token(EMAIL, 86_400);
+                fake.push_script([make(&token), make(&token)]);
+                {
+                    let t = with_token(&fake, &token);
+                    (vec![fake], t)
+                }
+            },
+            76,
+            76,
+        );
+    }
+}
+
+#[test]
+fn unavailable_with_the_token_echoed() {
+    matrix(
+        &|| {
+            let fake = cloud(vec![]);
+            let token = fake.token(EMAIL, 86_400);
+            fake.push_script((0..50).map(|_| Step::Status {
+                code: 503,
+                retry_after: Some(token.clone()),
+                body: Some(echo(&token)),
+                content_type: Some("text/plain".into()),
+            }));
+            let t = with_token(&fake, &token).args(["--whoami-timeout", "0.5"]);
+            (vec![fake], t)
+        },
+        69,
+        69,
+    );
+}
+
+#[test]
+fn tls_failure() {
+    matrix(
+        &|| {
+            let fake = tls_cloud(vec![]);
+            let t = Test::new().cloud(&fake).env_remove("SSL_CERT_FILE");
+            (vec![fake], t)
+        },
+        69,
+        69,
+    );
+}
+
+#[test]
+fn email_mismatch_and_expired_token() {
+    matrix(
+        &|| {
+            let fake = cloud(vec![]);
+            let token = fake.token("someone.else@example.com", 86_400);
+            let t = with_token(&fake, &token);
+            (vec![fake], t)
+        },
+        77,
+        77,
+    );
+    matrix(
+        &|| {
+            let fake = cloud(vec![]);
+            let token = fake.token(EMAIL, -3600);
+            let t = with_token(&fake, &token);
+            (vec![fake], t)
+        },
+        77,
+        77,
+    );
+}
+
+#[test]
+fn escape_hatch_after_a_refusal() {
+    matrix(
+        &|| {
+            let fake = cloud(vec![]);
+            let token = fake.token(EMAIL, 86_400);
+            fake.push_script([body_step(401, echo(&token), "text/plain")]);
+            let t = with_token(&fake, &token).env("SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS", "1");
+            (vec![fake], t)
+        },
+        0,
+        77,
+    );
+}
+
+#[test]
+fn configuration_errors_with_the_token_in_the_wrong_place() {
+    type Misplace = fn(Test, &str) -> Test;
+    let cases: [Misplace; 6] = [
+        // Wrapped by a line break.
+        |t, tok| {
+            t.env(
+                "SYSTEMPROMPT_API_TOKEN",
+                &format!("{}\n{}", &tok[..40], &tok[40..]),
+            )
+        },
+        // Quoted.
+        |t, tok| t.env("SYSTEMPROMPT_API_TOKEN", &format!("\"{tok}\"")),
+        // In the `_FILE` variables instead of paths.
+        |t, tok| {
+            t.env_remove("SYSTEMPROMPT_API_TOKEN")
+                .env("SYSTEMPROMPT_API_TOKEN_FILE", tok)
+        },
+        |t, tok| {
+            t.env_remove("SYSTEMPROMPT_API_TOKEN")
+                .env_remove("SYSTEMPROMPT_USER_EMAIL")
+                .env("SYSTEMPROMPT_USER_EMAIL_FILE", tok)
+        },
+        // Swapped with the email; inside the email; in the URL and an option.
+        |t, tok| {
+            t.env("SYSTEMPROMPT_API_TOKEN", EMAIL)
+                .env("SYSTEMPROMPT_USER_EMAIL", tok)
+        },
+        |t, tok| {
+            t.env("SYSTEMPROMPT_USER_EMAIL", &format!("dev@{tok}"))
+                .env(
+                    "SYSTEMPROMPT_API_URL",
+                    &format!("https://api.systemprompt.io/{tok}"),
+                )
+                .env("SYSTEMPROMPT_INIT", tok)
+        },
+    ];
+    for misplace in cases {
+        matrix(
+            &move || {
+                let fake = cloud(vec![]);
+                let token = fake.token(EMAIL, 86_400);
+                let t = misplace(Test::new().cloud(&fake).secret(&token), &token);
+                (vec![fake], t)
+            },
+            78,
+            78,
+        );
+    }
+}
+
+#[test]
+fn credentials_file_failure_and_command_not_found() {
+    let dir = scratch("secrets-73");
+    std::fs::write(dir.join("file"), "").unwrap();
+    let below_a_file = dir.join("file/credentials.json");
+    let path = below_a_file.to_str().unwrap().to_owned();
+    matrix(
+        &move || {
+            let fake = cloud(vec![]);
+            let t = Test::new()
+                .cloud(&fake)
+                .args(["--write-credentials", &path]);
+            (vec![fake], t)
+        },
+        73,
+        73,
+    );
+    for mode in LOG_MODES {
+        let fake = cloud(vec![]);
+        Test::new()
+            .cloud(&fake)
+            .args(mode.iter().copied())
+            .args(["/nonexistent/app"])
+            .run()
+            .code(127);
+    }
+}
+
+// ---- help, usage, panics ---------------------------------------------------------------------
+
+#[test]
+fn help_version_and_usage_errors_with_the_token_in_the_environment() {
+    let fake = cloud(vec![]);
+    for (args, code) in [
+        (&["--help"][..], 0),
+        (&["-h"], 0),
+        (&["check", "--help"], 0),
+        (&["--version"], 0),
+        (&["--bogus", "true"], 64),
+        (&["--log", "trace", "--init", "sometimes", "true"], 78),
+        (&[], 64),
+    ] {
+        let out = Test::new().cloud(&fake).args(args.iter().copied()).run();
+        out.code(code);
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn a_panic_prints_no_secret_and_exits_70() {
+    // The child: this test binary again, with the entrypoint's panic hook installed, panicking
+    // with the token in a formatted message.
+    if let Some(token) = std::env::var_os("SP_SECRETS_PANIC_TOKEN") {
+        sp_entrypoint::install_panic_hook();
+        panic!("the token is {}", token.to_string_lossy());
+    }
+    let fake = cloud(vec![]);
+    let token = fake.token(EMAIL, 86_400);
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_panic_prints_no_secret_and_exits_70",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SP_SECRETS_PANIC_TOKEN", &token)
+        .env("RUST_BACKTRACE", "full")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(70), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("internal error: panic at tests/secrets.rs") && stderr.contains("withheld"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    common::assert_no_trace(&token, &stdout, "stdout");
+    common::assert_no_trace(&token, &stderr, "stderr");
+}
+
+// ---- argv ------------------------------------------------------------------------------------
+
+/// Wait until `pid`'s command line is the entrypoint's (the exec from the test harness done).
+fn cmdline_of(pid: u32) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if text.contains("--whoami-timeout") || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_token_is_never_in_a_command_line() {
+    // The entrypoint's own, while whoami hangs.
+    let fake = cloud(vec![Step::Hang]);
+    let t = Test::new()
+        .cloud(&fake)
+        .args(["--whoami-timeout", "10", "true"]);
+    let token = t.secrets()[0].clone();
+    let mut child = t
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(fake.wait_for_requests(1, Duration::from_secs(10)));
+    let cmdline = cmdline_of(child.id());
+    assert!(cmdline.contains("--whoami-timeout"), "{cmdline}");
+    common::assert_no_trace(&token, &cmdline, "/proc/PID/cmdline");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The supervisor's (`--init always`, the app's parent) and the app's.
+    let fake = cloud(vec![]);
+    let dir = scratch("cmdline");
+    let script = format!(
+        "{WAIT_HANDOFF} tr '\\0' ' ' < /proc/$PPID/cmdline > {d}/parent; tr '\\0' ' ' < /proc/$$/cmdline > {d}/own",
+        d = dir.display()
+    );
+    let t = Test::new()
+        .cloud(&fake)
+        .args(["--init", "always", "sh", "-c", &script]);
+    let token = t.secrets()[0].clone();
+    t.run().code(0);
+    let parent = read(&dir.join("parent"));
+    assert!(parent.contains("__supervise"), "{parent}");
+    common::assert_no_trace(&token, &parent, "supervisor cmdline");
+    common::assert_no_trace(&token, &read(&dir.join("own")), "app cmdline");
+}
+
+// ---- --scrub-token ---------------------------------------------------------------------------
+
+/// Shell: wait (polling, up to 5 s) until the app's parent has handed off to the lean
+/// supervisor (`init::run` spawns the app, then re-executes itself as `__supervise`), when it is.
+const WAIT_HANDOFF: &str = "i=0; while [ $i -lt 500 ] && ! grep -q __supervise /proc/$PPID/cmdline 2>/dev/null; do i=$((i+1)); sleep 0.01; done;";
+
+/// An app that writes its environment and its parent's to `dir`.
+/// With `supervised`, it first waits for the parent's hand-off to the lean supervisor.
+fn env_recorder(dir: &std::path::Path, supervised: bool) -> Vec<String> {
+    let wait = if supervised { WAIT_HANDOFF } else { "" };
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "env > {d}/env; {wait} tr '\\0' '\\n' < /proc/$PPID/environ > {d}/parent-env",
+            d = dir.display()
+        ),
+    ]
+}
+
+#[test]
+fn scrub_token_with_write_credentials_the_app_env_lacks_it_and_the_file_has_it() {
+    for (source, init) in [("env", "never"), ("file", "never"), ("env", "always")] {
+        let fake = cloud(vec![]);
+        let dir = scratch("scrub");
+        let creds = dir.join("creds/credentials.json");
+        let mut t = Test::new().cloud(&fake);
+        let token = t.secrets()[0].clone();
+        if source == "file" {
+            let f = dir.join("token");
+            std::fs::write(&f, format!("{token}\n")).unwrap();
+            t = t
+                .env_remove("SYSTEMPROMPT_API_TOKEN")
+                .env("SYSTEMPROMPT_API_TOKEN_FILE", f.to_str().unwrap());
+        }
+        t.args([
+            "--scrub-token",
+            "--init",
+            init,
+            "--write-credentials",
+            creds.to_str().unwrap(),
+        ])
+        .args(env_recorder(&dir, init == "always"))
+        .run()
+        .code(0);
+        let env = read(&dir.join("env"));
+        assert!(
+            !env.contains("SYSTEMPROMPT_API_TOKEN"),
+            "{source}/{init}: {env}"
+        );
+        common::assert_no_trace(&token, &env, "the app's environment");
+        assert!(
+            env.contains(&format!("SYSTEMPROMPT_USER_EMAIL={EMAIL}")),
+            "{env}"
+        );
+        let file: serde_json::Value = serde_json::from_str(&read(&creds)).unwrap();
+        assert_eq!(file["api_token"], token.as_str(), "{source}/{init}");
+        if init == "always" {
+            // The app's parent is the lean supervisor: an empty environment.
+            let parent = read(&dir.join("parent-env"));
+            assert!(parent.trim().is_empty(), "supervisor environ: {parent}");
+        }
+    }
+}
