@@ -1,7 +1,5 @@
 //! Environment variable names, and the raw environment (read with envy) validated into a typed
 //! [`Config`]. Reports every problem in one run. No network I/O.
-//!
-//! OWNER: config helper. CONTRACT (keep these signatures).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

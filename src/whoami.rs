@@ -11,8 +11,6 @@
 //!   [`Error::Protocol`]; running out of budget is [`Error::Unavailable`].
 //! - The token travels only in a sensitive `Authorization` header and is redacted from every
 //!   message built from what the server sent (`answer::redact`).
-//!
-//! OWNER: whoami helper. CONTRACT (keep these signatures).
 
 mod answer;
 mod policy;
