@@ -389,26 +389,30 @@ pub fn expiry(claims: &Claims, now: u64) -> Expiry {
     }
 }
 
+/// The alphabet of base64url (RFC 4648 §5).
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Encode base64url without padding: the inverse of [`base64url_decode`], for building tokens in
+/// tests, property tests and fuzz targets (the entrypoint itself never encodes).
+#[doc(hidden)]
+pub fn base64url_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(BASE64URL[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
 /// Test helpers shared with the config tests.
 #[cfg(test)]
 pub(crate) mod testing {
-    /// Encode base64url without padding (test-only encoder).
-    pub fn b64(data: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-            let chars = chunk.len() + 1;
-            for i in 0..chars {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            }
-        }
-        out
-    }
+    pub use super::base64url_encode as b64;
 
     /// A token `sp_live_<header>.<payload>.<signature>` with the given payload JSON.
     pub fn token_with_payload(payload: &str) -> String {

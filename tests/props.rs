@@ -16,20 +16,7 @@ use sp_entrypoint::error::Error;
 use sp_entrypoint::timefmt;
 use sp_entrypoint::token::{self, Secret};
 
-fn b64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
-}
+use sp_entrypoint::token::base64url_encode as b64;
 
 /// A well-formed token: an optional prefix, a header, claims with `exp`/`iat`, a signature.
 fn token_strategy() -> impl Strategy<Value = (String, u64, u64)> {

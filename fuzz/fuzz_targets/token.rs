@@ -6,23 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use sp_entrypoint::token::base64url_encode as b64;
 use sp_entrypoint::token::{base64url_decode, decode_claims, expiry};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn b64(data: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
-}
 
 fuzz_target!(|data: &[u8]| {
     // Round trip of arbitrary bytes, unpadded and padded.
