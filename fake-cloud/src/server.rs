@@ -277,30 +277,16 @@ async fn handle_conn(mut conn: Conn, shared: &Shared) {
             Ok(head) => head,
             Err(ReadError::Closed) => return,
             Err(ReadError::TooLarge) => {
-                let body = error_json("too_large", "request head or body too large");
-                send(
+                return refuse(
                     &mut conn,
                     431,
-                    &[("Content-Type", JSON)],
-                    body.as_bytes(),
-                    false,
+                    "too_large",
+                    "request head or body too large",
                 )
                 .await;
-                let _ = conn.shutdown().await;
-                return;
             }
             Err(ReadError::Malformed) => {
-                let body = error_json("bad_request", "malformed HTTP/1.x request");
-                send(
-                    &mut conn,
-                    400,
-                    &[("Content-Type", JSON)],
-                    body.as_bytes(),
-                    false,
-                )
-                .await;
-                let _ = conn.shutdown().await;
-                return;
+                return refuse(&mut conn, 400, "bad_request", "malformed HTTP/1.x request").await;
             }
         };
         let keep = head.keep_alive();
@@ -317,6 +303,20 @@ async fn handle_conn(mut conn: Conn, shared: &Shared) {
 
 fn error_json(code: &str, message: &str) -> String {
     serde_json::json!({"error": {"code": code, "message": message}}).to_string()
+}
+
+/// Answer an unreadable request with `status` and a JSON error, then close the connection.
+async fn refuse(conn: &mut Conn, status: u16, code: &str, message: &str) {
+    let body = error_json(code, message);
+    send(
+        conn,
+        status,
+        &[("Content-Type", JSON)],
+        body.as_bytes(),
+        false,
+    )
+    .await;
+    let _ = conn.shutdown().await;
 }
 
 /// Write a complete response with `Content-Length` (and `Connection: close` unless `keep`).
