@@ -146,8 +146,9 @@ struct RawEnv {
     scrub_token: Option<String>,
 }
 
-/// The exact names [`RawEnv`] reads.
-const RAW_ENV_VARS: [&str; 11] = [
+/// The exact names [`RawEnv`] reads (the fuzz target draws variable names from it too).
+#[doc(hidden)]
+pub const RAW_ENV_VARS: [&str; 11] = [
     vars::API_TOKEN,
     vars::API_TOKEN_FILE,
     vars::USER_EMAIL,

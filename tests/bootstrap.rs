@@ -462,11 +462,7 @@ fn retry_after_is_honoured() {
     }]);
     let out = Test::new().cloud(&fake).args(["true"]).run();
     out.code(0).stderr_has("429");
-    assert!(
-        out.elapsed >= Duration::from_secs(2),
-        "waited {:?}",
-        out.elapsed
-    );
+    out.took(Duration::from_secs(2), Duration::MAX);
     assert_eq!(fake.requests(), 2);
 }
 
@@ -483,11 +479,7 @@ fn retry_after_beyond_the_budget_gives_up_at_once() {
         .args(["--whoami-timeout", "5", "true"])
         .run();
     out.code(69);
-    assert!(
-        out.elapsed < Duration::from_secs(4),
-        "took {:?}",
-        out.elapsed
-    );
+    out.took(Duration::ZERO, Duration::from_secs(4));
 }
 
 #[test]
@@ -505,11 +497,7 @@ fn budget_is_respected_on_a_hanging_server() {
         .args(["--whoami-timeout", "2", "true"])
         .run();
     out.code(69).stderr_has("unavailable");
-    assert!(
-        out.elapsed >= Duration::from_secs(2) && out.elapsed < Duration::from_secs(5),
-        "took {:?}",
-        out.elapsed
-    );
+    out.took(Duration::from_secs(2), Duration::from_secs(5));
 }
 
 #[test]
@@ -527,11 +515,7 @@ fn budget_is_respected_on_refused_connections() {
         .args(["true"])
         .run();
     out.code(69).stderr_has("retry");
-    assert!(
-        out.elapsed < Duration::from_secs(5),
-        "took {:?}",
-        out.elapsed
-    );
+    out.took(Duration::ZERO, Duration::from_secs(5));
 }
 
 #[test]
@@ -852,11 +836,7 @@ fn sigterm_during_whoami_ends_the_bootstrap_with_143_and_no_app() {
     let pid = child.id();
     let out = common::signal_and_wait(child, pid, nix::sys::signal::Signal::SIGTERM);
     out.code(143);
-    assert!(
-        out.elapsed < Duration::from_secs(1),
-        "took {:?}",
-        out.elapsed
-    );
+    out.took(Duration::ZERO, Duration::from_secs(1));
     assert!(!dir.join("started").exists(), "the app must never start");
 }
 

@@ -14,16 +14,6 @@ fn status(code: u16) -> Step {
     Step::status(code)
 }
 
-/// Assert `out` took less than `limit` (and, when given, at least `min`).
-fn took(out: &common::Outcome, min: Duration, limit: Duration) {
-    assert!(
-        out.elapsed >= min && out.elapsed < limit,
-        "took {:?}, expected [{min:?}, {limit:?})\nstderr:\n{}",
-        out.elapsed,
-        out.stderr
-    );
-}
-
 /// `secs` since the epoch as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 fn http_date(secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
@@ -72,7 +62,7 @@ fn a_connection_reset_mid_body_is_retried() {
     let out = Test::new().cloud(&fake).args(["true"]).run();
     out.code(0).stderr_has("cut short").stderr_has("retrying");
     assert_eq!(fake.requests(), 2);
-    took(&out, Duration::ZERO, Duration::from_secs(10));
+    out.took(Duration::ZERO, Duration::from_secs(10));
 }
 
 #[test]
@@ -86,7 +76,7 @@ fn resets_until_the_budget_runs_out_are_unavailable() {
         .stderr_has("unavailable")
         .stderr_has("cut short");
     assert!(fake.requests() >= 2, "{}", fake.requests());
-    took(&out, Duration::ZERO, Duration::from_secs(6));
+    out.took(Duration::ZERO, Duration::from_secs(6));
 }
 
 #[test]
@@ -106,7 +96,7 @@ fn a_server_trickling_one_byte_per_second_is_cut_by_the_budget() {
         .stderr_has("unavailable")
         .stderr_has("timed out");
     // The whole budget is spent (one attempt), not one attempt timeout per byte.
-    took(&out, Duration::from_millis(2900), Duration::from_secs(7));
+    out.took(Duration::from_millis(2900), Duration::from_secs(7));
 }
 
 #[test]
@@ -151,7 +141,7 @@ fn a_plain_http_server_behind_an_https_url_is_a_tls_failure_not_retried() {
         .run();
     out.code(69).stderr_has("TLS handshake failed");
     // Final at once: a TLS failure is not transient.
-    took(&out, Duration::ZERO, Duration::from_secs(5));
+    out.took(Duration::ZERO, Duration::from_secs(5));
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
@@ -176,7 +166,7 @@ fn a_certificate_for_another_name_is_a_tls_failure() {
     out.code(69)
         .stderr_has("TLS handshake failed")
         .stderr_has("certificate");
-    took(&out, Duration::ZERO, Duration::from_secs(5));
+    out.took(Duration::ZERO, Duration::from_secs(5));
     assert_eq!(fake.requests(), 0);
 }
 
@@ -193,7 +183,7 @@ fn a_name_that_does_not_resolve_is_unavailable_within_the_budget() {
     out.code(69)
         .stderr_has("unavailable")
         .stderr_has("nonexistent.invalid");
-    took(&out, Duration::ZERO, Duration::from_secs(6));
+    out.took(Duration::ZERO, Duration::from_secs(6));
     assert_eq!(fake.connections(), 0);
 }
 
@@ -253,7 +243,7 @@ fn retry_after_as_an_http_date_is_honoured() {
         .run();
     out.code(0).stderr_has("503");
     assert_eq!(fake.requests(), 2);
-    took(&out, Duration::from_millis(900), Duration::from_secs(8));
+    out.took(Duration::from_millis(900), Duration::from_secs(8));
 }
 
 #[test]
@@ -265,7 +255,7 @@ fn retry_after_as_a_date_in_the_past_retries_soon() {
     let out = Test::new().cloud(&fake).args(["true"]).run();
     out.code(0);
     assert_eq!(fake.requests(), 2);
-    took(&out, Duration::ZERO, Duration::from_secs(5));
+    out.took(Duration::ZERO, Duration::from_secs(5));
 }
 
 #[test]
@@ -282,7 +272,7 @@ fn absurd_retry_after_values_are_capped_by_the_budget() {
             .run();
         // Beyond the budget: give up at once, not after the budget.
         out.code(69).stderr_has("503");
-        took(&out, Duration::ZERO, Duration::from_secs(4));
+        out.took(Duration::ZERO, Duration::from_secs(4));
         assert_eq!(fake.requests(), 1, "{value}");
     }
 }
@@ -297,7 +287,7 @@ fn a_malformed_retry_after_falls_back_to_backoff() {
             .run();
         out.code(0);
         assert_eq!(fake.requests(), 2, "{value:?}");
-        took(&out, Duration::ZERO, Duration::from_secs(6));
+        out.took(Duration::ZERO, Duration::from_secs(6));
     }
 }
 
@@ -312,7 +302,7 @@ fn a_429_storm_without_retry_after_is_bounded_by_the_budget() {
     let n = fake.requests();
     // Backoff, not a tight loop: a handful of attempts in two seconds.
     assert!((2..=20).contains(&n), "{n} requests");
-    took(&out, Duration::ZERO, Duration::from_secs(6));
+    out.took(Duration::ZERO, Duration::from_secs(6));
 }
 
 // ---- a hostile answer ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sp_entrypoint::config::{CliSettings, load, vars};
+use sp_entrypoint::config::{CliSettings, RAW_ENV_VARS, load, vars};
 use sp_entrypoint::error::Error;
 use sp_entrypoint::token::decode_claims;
 
@@ -54,22 +54,16 @@ struct Input {
     cli_scrub: bool,
 }
 
-const NAMES: [&str; 14] = [
-    vars::API_TOKEN,
-    vars::API_TOKEN_FILE,
-    vars::USER_EMAIL,
-    vars::USER_EMAIL_FILE,
-    vars::API_URL,
-    vars::ALLOW_UNVALIDATED,
-    vars::WHOAMI_TIMEOUT,
-    vars::WRITE_CREDENTIALS,
-    vars::INIT,
-    vars::GRACE,
-    vars::SCRUB_TOKEN,
-    vars::SSL_CERT_FILE,
-    "systemprompt_api_token",
-    "PATH",
-];
+/// Names beyond the ones `config::load` reads through envy: `SSL_CERT_FILE`, a lower-case
+/// twin (must be ignored), and an unrelated variable.
+const EXTRA_NAMES: [&str; 3] = [vars::SSL_CERT_FILE, "systemprompt_api_token", "PATH"];
+
+/// The `i`-th of every name the target draws from.
+fn name(i: u8) -> &'static str {
+    let n = RAW_ENV_VARS.len() + EXTRA_NAMES.len();
+    let i = usize::from(i) % n;
+    RAW_ENV_VARS.get(i).copied().unwrap_or_else(|| EXTRA_NAMES[i - RAW_ENV_VARS.len()])
+}
 
 /// Paths a `_FILE` variable is likely to name.
 const PATHS: [&str; 4] = ["/run/secrets/token", "/run/secrets/email", "a", "/"];
@@ -83,7 +77,7 @@ fn check(text: &str, secrets: &[&str]) {
 fuzz_target!(|input: Input| {
     let mut env: Vec<(String, String)> = Vec::new();
     for (i, v) in &input.env {
-        let name = NAMES[usize::from(*i) % NAMES.len()];
+        let name = name(*i);
         // `_FILE` variables usually name one of the known paths.
         let value = match (name.ends_with("_FILE"), v) {
             (true, Value::Bytes(b)) if b.len() == 1 => {

@@ -325,6 +325,17 @@ impl Outcome {
         );
         self
     }
+    /// Assert the run took at least `min` and less than `limit` (generous bounds: a test of a
+    /// deadline or a wait, never of speed).
+    pub fn took(&self, min: Duration, limit: Duration) -> &Self {
+        assert!(
+            self.elapsed >= min && self.elapsed < limit,
+            "took {:?}, expected [{min:?}, {limit:?})\nstderr:\n{}",
+            self.elapsed,
+            self.stderr
+        );
+        self
+    }
     /// Assert stderr contains `s`.
     pub fn stderr_has(&self, s: &str) -> &Self {
         assert!(
