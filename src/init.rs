@@ -27,9 +27,16 @@
 //! subreaper: each of our children, again as grandchildren are reparented to us), then up to
 //! `grace` to exit (we return as soon as none remain), then `SIGKILL`. The exit code is the
 //! app's, or 128+N when it died of signal N.
+//!
+//! # The token-expiry watch
+//!
+//! With a watch ([`crate::expiry`]; its settings come as `__supervise` arguments, never the
+//! token), the loop also polls the watch's timer descriptor: the warnings and the error line
+//! come from here, no extra process or thread. With `--on-expiry stop`, at `exp` the app gets
+//! `SIGTERM`, `SIGKILL` if it is still there after `grace`, and the exit code is 77.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -43,6 +50,7 @@ use nix::unistd::{Pid, getpid};
 
 use crate::config::InitMode;
 use crate::error::{Error, exit};
+use crate::expiry::{Runner, Watch, WatchArgs, Watcher};
 
 /// Whether to supervise (true) or exec (false), given the mode and our PID.
 pub fn should_supervise(mode: InitMode, pid: u32) -> bool {
@@ -54,10 +62,13 @@ pub fn should_supervise(mode: InitMode, pid: u32) -> bool {
 }
 
 /// Supervision options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// How long leftover processes get between SIGTERM and SIGKILL after the app exits.
+    /// How long leftover processes get between SIGTERM and SIGKILL after the app exits (and,
+    /// with `--on-expiry stop`, the app after its token expired).
     pub grace: Duration,
+    /// The token-expiry watch, if any.
+    pub watch: Option<Watch>,
 }
 
 /// Grace period used by the standalone `__supervise` form when `--grace-ms` is not given.
@@ -81,7 +92,7 @@ const PREFIX: &str = "sp-entrypoint:";
 /// On success this does not return: the process becomes the lean supervisor and exits with
 /// the app's code. It returns only on a spawn error, or (after supervising in-process) when
 /// the hand-off re-exec failed (no `/proc`).
-pub fn run(cmd: Command, opts: Options) -> Result<u8, Error> {
+pub fn run(cmd: Command, opts: &Options) -> Result<u8, Error> {
     let old_mask = block_all_signals()?;
     warn_if_threaded();
     let child = match spawn_app(cmd) {
@@ -95,9 +106,9 @@ pub fn run(cmd: Command, opts: Options) -> Result<u8, Error> {
     let argv0 = std::env::args_os()
         .next()
         .unwrap_or_else(|| OsString::from("sp-entrypoint"));
-    let err = hand_off(&argv0, child, opts.grace);
+    let err = hand_off(&argv0, child, opts);
     tracing::warn!(error = %err, "cannot re-execute /proc/self/exe as the lean supervisor; supervising in-process");
-    Ok(supervise(child, opts.grace))
+    Ok(supervise(child, opts))
 }
 
 /// `argv[1]` of the lean supervisor process (hidden, internal).
@@ -106,9 +117,12 @@ pub const SUPERVISE_ARG: &str = "__supervise";
 /// Entry point of the lean supervisor (`sp-entrypoint __supervise ARGS`), see the module docs.
 ///
 /// Forms (`args` excludes `argv[0]` and `__supervise`):
-/// - `--child PID --grace-ms N`: the hand-off from [`run`]; `PID` is already our child.
-/// - `--grace-ms N [--handoff] -- CMD [ARGS...]`: spawn `CMD` with the inherited environment,
-///   then supervise it in this process, or with `--handoff` re-execute exactly like [`run`].
+/// - `--child PID --grace-ms N [WATCH]`: the hand-off from [`run`]; `PID` is already our child.
+/// - `--grace-ms N [--handoff] [WATCH] -- CMD [ARGS...]`: spawn `CMD` with the inherited
+///   environment, then supervise it in this process, or with `--handoff` re-execute exactly
+///   like [`run`].
+///
+/// `WATCH` is the token-expiry watch's arguments ([`Watch::to_args`]).
 pub fn supervisor_main(args: &[OsString]) -> u8 {
     let parsed = match parse_args(args) {
         Ok(parsed) => parsed,
@@ -141,7 +155,7 @@ pub fn supervisor_main(args: &[OsString]) -> u8 {
                 let argv0 = std::env::args_os()
                     .next()
                     .unwrap_or_else(|| OsString::from("sp-entrypoint"));
-                let err = hand_off(&argv0, pid, parsed.grace);
+                let err = hand_off(&argv0, pid, &parsed.opts);
                 eprintln!(
                     "{PREFIX} cannot re-execute /proc/self/exe ({err}); supervising in-process"
                 );
@@ -149,7 +163,7 @@ pub fn supervisor_main(args: &[OsString]) -> u8 {
             pid
         }
     };
-    supervise(child, parsed.grace)
+    supervise(child, &parsed.opts)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,8 +267,8 @@ fn child_setup() -> std::io::Result<()> {
         .map_err(std::io::Error::from)
 }
 
-/// Re-execute `/proc/self/exe` as `argv0 __supervise --child PID --grace-ms N` with an empty
-/// environment. Returns only on failure.
+/// Re-execute `/proc/self/exe` as `argv0 __supervise --child PID --grace-ms N [WATCH]` with an
+/// empty environment. Returns only on failure.
 ///
 /// `CommandExt::exec` runs std's `do_exec` in this process: no fork, the signal mask is
 /// inherited (not reset), only `SIGPIPE` goes back to `SIG_DFL` (it is blocked; a pending one
@@ -262,14 +276,15 @@ fn child_setup() -> std::io::Result<()> {
 /// arriving now is read from the signalfd by the new image. The child subreaper flag is kept
 /// too. Stdio and the working directory are inherited; std opens files `O_CLOEXEC`, so the
 /// bootstrap's sockets and files close.
-fn hand_off(argv0: &OsStr, child: Pid, grace: Duration) -> std::io::Error {
+fn hand_off(argv0: &OsStr, child: Pid, opts: &Options) -> std::io::Error {
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0(argv0)
         .arg(SUPERVISE_ARG)
         .arg("--child")
         .arg(child.as_raw().to_string())
         .arg("--grace-ms")
-        .arg(grace.as_millis().to_string())
+        .arg(opts.grace.as_millis().to_string())
+        .args(opts.watch.iter().flat_map(Watch::to_args))
         .env_clear();
     cmd.exec()
 }
@@ -280,7 +295,8 @@ fn hand_off(argv0: &OsStr, child: Pid, grace: Duration) -> std::io::Error {
 
 /// Supervise `child` (already our child, all signals blocked) until it exits, clean up the
 /// leftovers and return the exit code.
-fn supervise(child: Pid, grace: Duration) -> u8 {
+fn supervise(child: Pid, opts: &Options) -> u8 {
+    let grace = opts.grace;
     // SIGCHLD must not be ignored (ignored = children auto-reaped, exit status lost).
     // SAFETY: installing SIG_DFL (no handler code) for SIGCHLD.
     let _ =
@@ -304,11 +320,34 @@ fn supervise(child: Pid, grace: Duration) -> u8 {
         eprintln!("{PREFIX} {SUPERVISE_ARG}: process {child} is not our child");
         return exit::SOFTWARE;
     }
+    let mut watcher = opts
+        .watch
+        .clone()
+        .and_then(|w| Watcher::start(w, grace, Runner::Supervisor));
+    let mut stop = ExpiryStop::No;
     let code = loop {
         if let Some(code) = reap.main {
             break code;
         }
-        wait_readable(&sfd, None);
+        let (timer, timeout) = match stop {
+            ExpiryStop::No => (watcher.as_ref().map(Watcher::fd), None),
+            ExpiryStop::Terminating(at) => {
+                (None, Some(at.saturating_duration_since(Instant::now())))
+            }
+            ExpiryStop::Killed => (None, None),
+        };
+        if wait_readable(&sfd, timeout, timer) && watcher.as_mut().is_some_and(Watcher::fire) {
+            // The token expired with `--on-expiry stop`.
+            forward(child.as_raw(), libc::SIGTERM);
+            stop = ExpiryStop::Terminating(Instant::now() + grace);
+        }
+        if let (ExpiryStop::Terminating(at), Some(w)) = (stop, &watcher)
+            && Instant::now() >= at
+        {
+            w.log_kill();
+            forward(child.as_raw(), libc::SIGKILL);
+            stop = ExpiryStop::Killed;
+        }
         let mut got_sigchld = false;
         while let Ok(Some(info)) = sfd.read_signal() {
             let signo = i32::try_from(info.ssi_signo).unwrap_or(0);
@@ -329,7 +368,24 @@ fn supervise(child: Pid, grace: Duration) -> u8 {
     if reap.children_left {
         cleanup(&sfd, grace, me);
     }
-    code
+    match (stop, &watcher) {
+        (ExpiryStop::Terminating(_) | ExpiryStop::Killed, Some(w)) => {
+            w.log_exit(exit::REFUSED);
+            exit::REFUSED
+        }
+        _ => code,
+    }
+}
+
+/// Where the supervisor stands in stopping the app for an expired token.
+#[derive(Debug, Clone, Copy)]
+enum ExpiryStop {
+    /// Not stopping.
+    No,
+    /// `SIGTERM` sent; `SIGKILL` at this instant.
+    Terminating(Instant),
+    /// `SIGKILL` sent.
+    Killed,
 }
 
 /// Forward `signo` to the app; `ESRCH` (already gone) is fine.
@@ -409,8 +465,9 @@ pub fn exit_code_from_status(status: i32) -> Option<u8> {
     }
 }
 
-/// Wait until the signalfd is readable or `timeout` passes (`None`: forever).
-fn wait_readable(sfd: &SignalFd, timeout: Option<Duration>) {
+/// Wait until the signalfd (or `timer`, when given) is readable or `timeout` passes (`None`:
+/// forever). Returns whether `timer` is readable.
+fn wait_readable(sfd: &SignalFd, timeout: Option<Duration>, timer: Option<BorrowedFd<'_>>) -> bool {
     let timeout = match timeout {
         None => PollTimeout::NONE,
         // Round up so that a sub-millisecond remainder does not spin.
@@ -421,9 +478,15 @@ fn wait_readable(sfd: &SignalFd, timeout: Option<Duration>) {
         )
         .unwrap_or(PollTimeout::MAX),
     };
-    let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+    let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+    if let Some(t) = timer {
+        fds.push(PollFd::new(t, PollFlags::POLLIN));
+    }
     // EINTR cannot happen with every signal blocked; any error just means "look again".
     let _ = poll(&mut fds, timeout);
+    fds.get(1)
+        .and_then(PollFd::revents)
+        .is_some_and(|r| r.contains(PollFlags::POLLIN))
 }
 
 /// Drain the signalfd. Returns true when an interactive stop signal (`SIGTERM`, `SIGINT`,
@@ -469,7 +532,7 @@ fn cleanup(sfd: &SignalFd, grace: Duration, me: i32) {
         if left.is_zero() {
             break;
         }
-        wait_readable(sfd, Some(left));
+        wait_readable(sfd, Some(left), None);
         if drain_during_shutdown(sfd) {
             break;
         }
@@ -496,7 +559,7 @@ fn cleanup(sfd: &SignalFd, grace: Duration, me: i32) {
             return;
         }
         // Wake on SIGCHLD (or every 100 ms to catch reparented grandchildren).
-        wait_readable(sfd, Some(left.min(Duration::from_millis(100))));
+        wait_readable(sfd, Some(left.min(Duration::from_millis(100))), None);
         let _ = drain_during_shutdown(sfd);
     }
 }
@@ -572,9 +635,9 @@ enum Target {
 }
 
 /// Parsed `__supervise` arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct SupervisorArgs {
-    grace: Duration,
+    opts: Options,
     target: Target,
 }
 
@@ -583,8 +646,13 @@ fn parse_args(args: &[OsString]) -> Result<SupervisorArgs, String> {
     let mut grace = DEFAULT_GRACE;
     let mut child = None;
     let mut handoff = false;
+    let mut watch = WatchArgs::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        let flag = arg.to_str().unwrap_or_default();
+        if watch.accept(flag, &mut it)? {
+            continue;
+        }
         match arg.to_str() {
             Some("--child") => {
                 let v = it
@@ -617,7 +685,10 @@ fn parse_args(args: &[OsString]) -> Result<SupervisorArgs, String> {
                     return Err("no command after --".into());
                 }
                 return Ok(SupervisorArgs {
-                    grace,
+                    opts: Options {
+                        grace,
+                        watch: watch.finish()?,
+                    },
                     target: Target::Spawn {
                         argv: command,
                         handoff,
@@ -629,7 +700,10 @@ fn parse_args(args: &[OsString]) -> Result<SupervisorArgs, String> {
     }
     match child {
         Some(pid) if !handoff => Ok(SupervisorArgs {
-            grace,
+            opts: Options {
+                grace,
+                watch: watch.finish()?,
+            },
             target: Target::Child(pid),
         }),
         Some(_) => Err("--handoff needs a command, not --child".into()),
@@ -670,32 +744,38 @@ mod tests {
     #[test]
     fn parses_handoff_form() {
         let a = parse_args(&os(&["--child", "42", "--grace-ms", "1500"])).unwrap();
-        assert_eq!(
-            a,
-            SupervisorArgs {
-                grace: Duration::from_millis(1500),
-                target: Target::Child(42)
-            }
-        );
+        assert_eq!(a.opts.grace, Duration::from_millis(1500));
+        assert_eq!(a.target, Target::Child(42));
+        assert!(a.opts.watch.is_none());
         let a = parse_args(&os(&["--grace-ms", "0", "--child", "42"])).unwrap();
-        assert_eq!(a.grace, Duration::ZERO);
+        assert_eq!(a.opts.grace, Duration::ZERO);
+        let a = parse_args(&os(&[
+            "--child",
+            "42",
+            "--expires-at",
+            "1900000000",
+            "--on-expiry",
+            "stop",
+        ]))
+        .unwrap();
+        let w = a.opts.watch.expect("a watch");
+        assert_eq!(w.exp, 1_900_000_000);
+        assert_eq!(w.on_expiry, crate::expiry::OnExpiry::Stop);
     }
 
     #[test]
     fn parses_standalone_form() {
         let a = parse_args(&os(&["--grace-ms", "10", "--", "sh", "-c", "--child"])).unwrap();
+        assert_eq!(a.opts.grace, Duration::from_millis(10));
         assert_eq!(
-            a,
-            SupervisorArgs {
-                grace: Duration::from_millis(10),
-                target: Target::Spawn {
-                    argv: os(&["sh", "-c", "--child"]),
-                    handoff: false
-                }
+            a.target,
+            Target::Spawn {
+                argv: os(&["sh", "-c", "--child"]),
+                handoff: false
             }
         );
         let a = parse_args(&os(&["--handoff", "--", "true"])).unwrap();
-        assert_eq!(a.grace, DEFAULT_GRACE);
+        assert_eq!(a.opts.grace, DEFAULT_GRACE);
         assert_eq!(
             a.target,
             Target::Spawn {
@@ -719,6 +799,8 @@ mod tests {
             &["--child", "42", "--", "true"][..],
             &["--child", "42", "--handoff"][..],
             &["--bogus"][..],
+            &["--child", "42", "--expires-at", "5"][..],
+            &["--child", "42", "--on-expiry", "off"][..],
             &["sh"][..],
         ] {
             assert!(parse_args(&os(bad)).is_err(), "{bad:?} should be rejected");

@@ -10,8 +10,10 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod exec;
+pub mod expiry;
 pub mod init;
 pub mod logging;
+pub mod platform;
 pub mod stop;
 pub mod timefmt;
 pub mod token;
@@ -63,6 +65,13 @@ pub fn main_entry(args: &[OsString]) -> u8 {
     // The lean supervisor re-exec'd by `init::run` (hidden, internal).
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
         return init::supervisor_main(&args[2..]);
+    }
+    // The token-expiry watcher of the exec path, started by `expiry::detached::spawn`.
+    if args
+        .get(1)
+        .is_some_and(|a| a == expiry::detached::WATCH_ARG)
+    {
+        return expiry::detached::watcher_main(&args[2..]);
     }
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let mut format = LogFormat::Text;
@@ -164,6 +173,8 @@ impl LogSettings {
     }
 }
 
+// TODO(config merge): the pipeline rewrite on main replaces this function.
+#[allow(clippy::too_many_lines)]
 /// The stages. Returns the exit code (check, or the supervised app's), never returns after a
 /// successful exec.
 fn run(
@@ -189,6 +200,11 @@ fn run(
     // Logging first, so every later stage can warn; its problems join the configuration's.
     let (logging, mut problems) = LogSettings::resolve(&parsed.opts, &env);
     *format_out = logging.format;
+    let watch_style = expiry::Style {
+        format: logging.format,
+        shown: expiry::Shown::from_filter(&logging.filter),
+        fly: logging.fly.clone(),
+    };
     let span = logging::init(logging.filter, logging.format, &logging.fly);
     let entered = span.enter();
 
@@ -207,6 +223,17 @@ fn run(
         }
         Err(e) => return Err(e),
     };
+    // TODO(config merge): declare --on-expiry / SYSTEMPROMPT_ON_EXPIRY in the settings spec.
+    let on_expiry = match lookup(&env, "SYSTEMPROMPT_ON_EXPIRY") {
+        None => expiry::OnExpiry::Warn,
+        Some(v) => expiry::OnExpiry::parse(v).ok_or_else(|| {
+            Error::Config(vec![ConfigProblem {
+                var: "SYSTEMPROMPT_ON_EXPIRY".into(),
+                message: "use `warn`, `stop` or `off`".into(),
+            }])
+        })?,
+    };
+    let platform = platform::Platform::detect(|name| env.iter().any(|(k, _)| k == name));
     if cfg.scrub_token && cfg.write_credentials.is_none() {
         tracing::warn!("--scrub-token without --write-credentials: the app gets no token at all");
     }
@@ -248,7 +275,10 @@ fn run(
             if let Some(e) = stop.pending() {
                 return Err(e);
             }
-            print_report(&cfg, &proof, json, now);
+            let supervise = init::should_supervise(cfg.init, std::process::id());
+            let why = expiry::not_watched(on_expiry, cfg.claims.exp, supervise, std::process::id());
+            let plan = expiry::Plan::new(on_expiry, cfg.claims.exp, why, now);
+            print_report(&cfg, &proof, json, now, &plan);
             proof.map(|_| 0)
         }
         Mode::Run(app_argv) => {
@@ -257,7 +287,18 @@ fn run(
             }
             let cmd = exec::command(&app_argv, &cfg);
             let supervise = init::should_supervise(cfg.init, std::process::id());
-            let opts = init::Options { grace: cfg.grace };
+            let watch =
+                expiry::for_app(on_expiry, cfg.claims.exp, supervise, platform, watch_style);
+            if let Err(why) = watch
+                && on_expiry != expiry::OnExpiry::Off
+                && cfg.claims.exp.is_some()
+            {
+                tracing::info!("the token's expiry is not watched: {why}");
+            }
+            let opts = init::Options {
+                grace: cfg.grace,
+                watch: watch.ok(),
+            };
             drop(cfg);
             drop(entered);
             // A stop signal that came after whoami: the app must not start.
@@ -271,11 +312,19 @@ fn run(
                 runtime.shutdown_timeout(Duration::from_millis(100));
                 // The supervisor blocks every signal itself; one arriving from here on is
                 // forwarded to the app.
-                init::run(cmd, opts)
+                init::run(cmd, &opts)
             } else {
                 // Not torn down before an exec that frees it all anyway (its tasks, the idle
                 // connection, the drivers: ~25 syscalls); every fd it holds is CLOEXEC.
                 std::mem::forget(runtime);
+                // The expiry watcher: a detached process holding a pidfd on us (the app).
+                if let Some(watch) = &opts.watch
+                    && let Err(e) = expiry::detached::spawn(watch, opts.grace)
+                {
+                    tracing::warn!(
+                        "cannot start the token expiry watcher: {e}; the app runs unwatched"
+                    );
+                }
                 // The app inherits the mask as it was when we started; a stop signal arriving
                 // from here on gets its default action (on us, or on the app after exec).
                 stop.restore();
@@ -376,7 +425,13 @@ fn log_success(cfg: &Config, id: &Identity, now: u64) {
     );
 }
 
-fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: u64) {
+fn print_report(
+    cfg: &Config,
+    proof: &Result<Identity, Error>,
+    json: bool,
+    now: u64,
+    plan: &expiry::Plan,
+) {
     let status = match token::expiry(&cfg.claims, now) {
         Expiry::Valid { .. } => "valid",
         Expiry::ExpiresSoon { .. } => "expires_soon",
@@ -394,6 +449,10 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
             "token_status": status,
             "validated": proof.is_ok(),
             "credentials_file": cfg.write_credentials.as_ref().map(|p| p.display().to_string()),
+            "on_expiry": plan.on_expiry.as_str(),
+            "expiry_watch": plan.not_watched.is_none(),
+            "expiry_warnings_at": plan.warnings_at,
+            "expiry_error_at": plan.expires_at,
         });
         match proof {
             Ok(id) => {
@@ -416,6 +475,7 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
             expires_text(cfg, now)
         );
         println!("authenticated_at:  {authenticated_at}");
+        println!("on_expiry:         {}", plan.text());
         match proof {
             Ok(id) => println!(
                 "validated:         yes (user {}{}; whoami {} ms, {} attempt{})",
