@@ -110,20 +110,16 @@ impl Live {
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(item) => {
-                    self.seen.push(item.clone());
-                    if item.1.contains(pat) {
-                        return item;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!(
-                        "no line with {pat:?} within {limit:?}; stderr:\n{}",
-                        self.stderr()
-                    );
-                }
+            let Ok(item) = self.lines.recv_timeout(left) else {
+                let _ = self.child.kill();
+                panic!(
+                    "no line with {pat:?} within {limit:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            };
+            self.seen.push(item.clone());
+            if item.1.contains(pat) {
+                return item;
             }
         }
     }
@@ -201,8 +197,8 @@ fn error_line_at_exp(init: &str) {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, 3);
     let t = t.args(["--init", init]).args(LONG_APP);
-    let mut live = Live::start(t.command());
-    let line = live.wait_line("expired at", LATE + Duration::from_secs(3));
+    let mut running = Live::start(t.command());
+    let line = running.wait_line("expired at", LATE + Duration::from_secs(3));
     arrived_on_time(&line, exp * 1000);
     let at = rfc3339(exp);
     assert!(
@@ -220,8 +216,8 @@ fn error_line_at_exp(init: &str) {
         line.1
     );
     // Still running: it ends when we say so, with its own code.
-    live.signal(Signal::SIGTERM);
-    let out = live.finish(&t);
+    running.signal(Signal::SIGTERM);
+    let out = running.finish(&t);
     out.code(143);
     assert_eq!(out.stdout, "ready\n");
     assert_eq!(
@@ -252,8 +248,8 @@ fn json_lines_carry_expires_at_and_the_fly_fields() {
         .env("FLY_REGION", "ams")
         .args(["--log-format", "json", "--init", "always"])
         .args(LONG_APP);
-    let mut live = Live::start(t.command());
-    let line = live.wait_line("sp_entrypoint::expiry", LATE + Duration::from_secs(3));
+    let mut running = Live::start(t.command());
+    let line = running.wait_line("sp_entrypoint::expiry", LATE + Duration::from_secs(3));
     arrived_on_time(&line, exp * 1000);
     let v: serde_json::Value = serde_json::from_str(&line.1).expect("a JSON line");
     assert_eq!(v["level"], "ERROR", "{}", line.1);
@@ -267,8 +263,8 @@ fn json_lines_carry_expires_at_and_the_fly_fields() {
         message.contains("fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... && fly deploy"),
         "{message}"
     );
-    live.signal(Signal::SIGTERM);
-    let out = live.finish(&t);
+    running.signal(Signal::SIGTERM);
+    let out = running.finish(&t);
     out.code(143);
     for l in out.stderr.lines() {
         serde_json::from_str::<serde_json::Value>(l)
@@ -286,9 +282,9 @@ fn threshold_warning(mins: u64, init: &str, json: bool) {
         t = t.args(["--log-format", "json"]);
     }
     let t = t.env("KUBERNETES_SERVICE_HOST", "10.0.0.1").args(LONG_APP);
-    let mut live = Live::start(t.command());
+    let mut running = Live::start(t.command());
     let at = rfc3339(exp);
-    let line = live.wait_line(&format!("(at {at}); then"), LATE + Duration::from_secs(3));
+    let line = running.wait_line(&format!("(at {at}); then"), LATE + Duration::from_secs(3));
     arrived_on_time(&line, (exp - mins * 60) * 1000);
     let text = if json {
         let v: serde_json::Value = serde_json::from_str(&line.1).expect("JSON");
@@ -312,8 +308,8 @@ fn threshold_warning(mins: u64, init: &str, json: bool) {
         )) && text.contains("kubectl rollout restart"),
         "{text}"
     );
-    live.signal(Signal::SIGTERM);
-    let out = live.finish(&t);
+    running.signal(Signal::SIGTERM);
+    let out = running.finish(&t);
     out.code(143);
     let watch_lines = out
         .stderr
@@ -376,17 +372,17 @@ fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init
             "-c",
             "trap '' TERM; echo ready; while :; do sleep 1; done",
         ]);
-    let mut live = Live::start(t.command());
-    let stopping = live.wait_line("stopping the app", LATE + Duration::from_secs(3));
+    let mut running = Live::start(t.command());
+    let stopping = running.wait_line("stopping the app", LATE + Duration::from_secs(3));
     arrived_on_time(&stopping, exp * 1000);
-    let killing = live.wait_line("sending SIGKILL", LATE);
+    let killing = running.wait_line("sending SIGKILL", LATE);
     // The grace period (1 s) ran first.
     assert!(
         killing.0 >= stopping.0 + 900,
         "SIGKILL {} ms after SIGTERM",
         killing.0 - stopping.0
     );
-    let out = live.finish(&t);
+    let out = running.finish(&t);
     out.code(77)
         .stderr_has("did not stop within 1s of SIGTERM after its token expired; sending SIGKILL")
         .stderr_has("exiting 77 (credentials refused)");
@@ -404,8 +400,8 @@ fn stop_on_the_exec_path_stops_the_app_which_keeps_its_own_code_and_the_line_say
             "-c",
             "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 1; done",
         ]);
-    let mut live = Live::start(t.command());
-    let line = live.wait_line("stopping the app", LATE + Duration::from_secs(3));
+    let mut running = Live::start(t.command());
+    let line = running.wait_line("stopping the app", LATE + Duration::from_secs(3));
     arrived_on_time(&line, exp * 1000);
     assert!(
         line.1.contains(&format!(
@@ -415,7 +411,7 @@ fn stop_on_the_exec_path_stops_the_app_which_keeps_its_own_code_and_the_line_say
         "{}",
         line.1
     );
-    let out = live.finish(&t);
+    let out = running.finish(&t);
     // The app's own exit code: it handled SIGTERM and exited 3.
     out.code(3).stderr_lacks("exiting 77");
     assert!(out.stdout.contains("got TERM"), "{}", out.stdout);
@@ -505,8 +501,8 @@ fn the_exec_path_watcher_is_nobodys_child_holds_no_token_and_leaves_nothing_behi
         r#"echo "sh=$$"; "$SP" -- sh -c '{app}'; echo "entrypoint=$?"; {WAIT_ALONE}"#,
         app = app.replace('\'', r"'\''")
     );
-    let live = in_namespace(&t, &script);
-    let out = live.finish(&t);
+    let running = in_namespace(&t, &script);
+    let out = running.finish(&t);
     out.code(0);
     let stdout = &out.stdout;
     assert!(stdout.contains("watcher="), "{stdout}\n{}", out.stderr);
@@ -552,8 +548,8 @@ fn stop_leaves_nothing_behind_on_the_exec_path_and_when_supervising() {
         };
         let script =
             format!(r#""$SP" --init {init} -- sh -c '{app}'; echo "entrypoint=$?"; {WAIT_ALONE}"#);
-        let live = in_namespace(&t, &script);
-        let out = live.finish(&t);
+        let running = in_namespace(&t, &script);
+        let out = running.finish(&t);
         out.code(0);
         let want = if init == "never" {
             "entrypoint=143"
