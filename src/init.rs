@@ -48,7 +48,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{Pid, getpid};
 
-use crate::config::InitMode;
+use crate::config::{DEFAULT_GRACE, InitMode};
 use crate::error::{Error, exit};
 use crate::expiry::{Runner, Watch, WatchArgs, Watcher};
 
@@ -70,9 +70,6 @@ pub struct Options {
     /// The token-expiry watch, if any.
     pub watch: Option<Watch>,
 }
-
-/// Grace period used by the standalone `__supervise` form when `--grace-ms` is not given.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// How long to keep reaping after `SIGKILL` before giving up (a process stuck in `D` state).
 const KILL_WAIT: Duration = Duration::from_secs(5);

@@ -365,8 +365,7 @@ fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, 3);
     let t = t
-        .env("SYSTEMPROMPT_ON_EXPIRY", "stop")
-        .args(["--init", "always", "--grace", "1"])
+        .args(["--on-expiry", "stop", "--init", "always", "--grace", "1"])
         .args([
             "sh",
             "-c",
@@ -392,14 +391,11 @@ fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init
 fn stop_on_the_exec_path_stops_the_app_which_keeps_its_own_code_and_the_line_says_why() {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, 3);
-    let t = t
-        .env("SYSTEMPROMPT_ON_EXPIRY", "stop")
-        .args(["--init", "never"])
-        .args([
-            "sh",
-            "-c",
-            "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 1; done",
-        ]);
+    let t = t.args(["--init", "never", "--on-expiry", "stop"]).args([
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 1; done",
+    ]);
     let mut running = Live::start(t.command());
     let line = running.wait_line("stopping the app", LATE + Duration::from_secs(3));
     arrived_on_time(&line, exp * 1000);

@@ -35,47 +35,14 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 
-use crate::cli::LogFormat;
-use crate::logging::FlyContext;
+pub use crate::config::OnExpiry;
+use crate::config::{FlyContext, LogFormat, LogSettings};
 use crate::platform::Platform;
 use crate::timefmt;
 pub use schedule::{Event, Schedule, THRESHOLDS};
 
 /// The tracing target of the watch's lines (`--log warn,sp_entrypoint::expiry=off` mutes them).
 pub const TARGET: &str = "sp_entrypoint::expiry";
-
-/// `--on-expiry` / `SYSTEMPROMPT_ON_EXPIRY`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnExpiry {
-    /// Warn before `exp`, log an error at `exp`; the app keeps running.
-    #[default]
-    Warn,
-    /// As `warn`, and stop the app at `exp` (SIGTERM, SIGKILL after `--grace`).
-    Stop,
-    /// No watch.
-    Off,
-}
-
-impl OnExpiry {
-    /// Parse `warn|stop|off` (case-insensitive, surrounding whitespace ignored).
-    pub fn parse(value: &str) -> Option<OnExpiry> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "warn" => Some(OnExpiry::Warn),
-            "stop" => Some(OnExpiry::Stop),
-            "off" => Some(OnExpiry::Off),
-            _ => None,
-        }
-    }
-
-    /// `warn`, `stop` or `off`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnExpiry::Warn => "warn",
-            OnExpiry::Stop => "stop",
-            OnExpiry::Off => "off",
-        }
-    }
-}
 
 /// Why no watch runs, or `None` when one does. `supervise` is whether the entrypoint will
 /// supervise the app, `pid` our PID.
@@ -98,13 +65,37 @@ pub fn not_watched(
     }
 }
 
+/// What the watch needs from the bootstrap besides the settings: how lines look, and where
+/// we run (for the fix each line gives).
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The bootstrap's log format, filter and Fly.io fields.
+    pub style: Style,
+    /// The platform.
+    pub platform: Platform,
+}
+
+impl Context {
+    /// From the logging settings and the raw environment (`is_set(NAME)`, see
+    /// [`Platform::detect`]).
+    pub fn new(log: &LogSettings, is_set: impl Fn(&str) -> bool) -> Context {
+        Context {
+            style: Style {
+                format: log.format,
+                shown: Shown::from_filter(&log.filter),
+                fly: log.fly.clone(),
+            },
+            platform: Platform::detect(is_set),
+        }
+    }
+}
+
 /// The watch for the app about to start, or why there is none (see [`not_watched`]).
 pub fn for_app(
     on_expiry: OnExpiry,
     exp: Option<u64>,
     supervise: bool,
-    platform: Platform,
-    style: Style,
+    context: &Context,
 ) -> Result<Watch, &'static str> {
     if let Some(why) = not_watched(on_expiry, exp, supervise, std::process::id()) {
         return Err(why);
@@ -112,8 +103,8 @@ pub fn for_app(
     Ok(Watch {
         exp: exp.unwrap_or_default(),
         on_expiry,
-        platform,
-        style,
+        platform: context.platform,
+        style: context.style.clone(),
     })
 }
 
@@ -762,8 +753,9 @@ mod tests {
 
     #[test]
     fn the_filter_decides() {
-        let f = |spec: &str| Shown::from_filter(&crate::logging::parse_filter(spec).unwrap());
-        assert_eq!(f(crate::logging::DEFAULT_FILTER), Shown::Warn);
+        use crate::config::validate::{DEFAULT_FILTER, parse_filter};
+        let f = |spec: &str| Shown::from_filter(&parse_filter(spec).unwrap());
+        assert_eq!(f(DEFAULT_FILTER), Shown::Warn);
         assert_eq!(f("error"), Shown::Error);
         assert_eq!(f("warn,sp_entrypoint=error"), Shown::Error);
         assert_eq!(f("warn,sp_entrypoint::expiry=off"), Shown::Off);
