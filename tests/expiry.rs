@@ -640,3 +640,109 @@ fn check_says_what_the_watch_will_do() {
     assert_eq!(v["expiry_warnings_at"], serde_json::json!([]));
     assert_eq!(v["expiry_error_at"], serde_json::Value::Null);
 }
+
+// ---------------------------------------------------------------------------------------------
+// One sleep per threshold: the timers as the kernel shows them
+// ---------------------------------------------------------------------------------------------
+
+/// Shell: wait (bounded) until process `$w` holds a timerfd (it creates it just after its
+/// exec), then print its `threads=N` and the `fdinfo` of each of its timerfds.
+const SHOW_TIMERS: &str = r#"
+i=0
+until ls -l /proc/$w/fd 2>/dev/null | grep -q 'anon_inode:\[timerfd\]' || [ $i -gt 400 ]; do
+    i=$((i+1)); sleep 0.02
+done
+echo "threads=$(sed -n 's/^Threads:\t//p' /proc/$w/status)"
+for fd in /proc/$w/fd/*; do
+    if [ "$(readlink $fd)" = "anon_inode:[timerfd]" ]; then
+        echo "timerfd ${fd##*/}"; cat /proc/$w/fdinfo/${fd##*/}
+    fi
+done
+"#;
+
+/// The `(seconds, nanoseconds)` of `field` (e.g. `it_value`) in an fdinfo dump.
+fn fdinfo_secs(text: &str, field: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in:\n{text}"));
+    line.split(['(', ','])
+        .nth(1)
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("bad {field} line: {line}"))
+}
+
+/// A token that expires in 25 hours: the watch holds one one-shot timer, armed for the hour
+/// before `exp` (about 24 h away), in one thread; no periodic wake-ups.
+fn check_one_timer(out: &Outcome, exp: u64) {
+    let stdout = &out.stdout;
+    assert!(stdout.contains("threads=1\n"), "one thread:\n{stdout}");
+    assert_eq!(
+        stdout.matches("timerfd ").count(),
+        1,
+        "one timer:\n{stdout}"
+    );
+    assert!(stdout.contains("ticks: 0"), "never fired:\n{stdout}");
+    assert_eq!(fdinfo_secs(stdout, "it_interval"), 0, "one-shot:\n{stdout}");
+    let left = fdinfo_secs(stdout, "it_value");
+    let want = (exp - 3600).saturating_sub(fake_cloud::now_secs());
+    assert!(
+        left <= want + 1 && left + 60 >= want,
+        "armed for {left} s from now, want about {want} s (the hour before exp):\n{stdout}"
+    );
+}
+
+#[test]
+fn a_token_a_day_away_gives_one_timer_armed_for_the_hour_before_exp_when_supervising() {
+    let fake = cloud(vec![]);
+    let (t, exp) = with_token(&fake, 25 * 3600);
+    // The supervisor is the app's parent.
+    let script = format!("w=$PPID; {SHOW_TIMERS}");
+    let out = t.args(["--init", "always", "sh", "-c", &script]).run();
+    out.code(0);
+    check_one_timer(&out, exp);
+}
+
+#[test]
+fn a_token_a_day_away_gives_one_timer_armed_for_the_hour_before_exp_on_the_exec_path() {
+    if !can_unshare("a_token_a_day_away_gives_one_timer_on_the_exec_path") {
+        return;
+    }
+    let fake = cloud(vec![]);
+    let (t, exp) = with_token(&fake, 25 * 3600);
+    // The app finds the watcher (bounded wait for its exec), shows its timers, and also that
+    // the app itself holds no timer, pidfd or extra thread.
+    let app = format!(
+        r#"
+        i=0; w=""
+        while [ -z "$w" ] && [ $i -lt 400 ]; do
+            for p in /proc/[0-9]*; do
+                [ "$(tr '\0' '\n' < $p/cmdline 2>/dev/null | sed -n 2p)" = __watch ] && w=${{p#/proc/}}
+            done
+            i=$((i+1)); [ -z "$w" ] && sleep 0.02
+        done
+        echo "pidfd: $(grep '^Pid:' /proc/$w/fdinfo/3)"
+        {SHOW_TIMERS}
+        echo "app=$$ app_threads=$(sed -n 's/^Threads:\t//p' /proc/$$/status)"
+        for fd in /proc/$$/fd/*; do echo "app_fd $(readlink $fd)"; done
+        "#
+    );
+    let script = format!(
+        r#""$SP" -- sh -c '{app}'; echo "entrypoint=$?""#,
+        app = app.replace('\'', r"'\''")
+    );
+    let out = in_namespace(&t, &script).finish(&t);
+    out.code(0);
+    check_one_timer(&out, exp);
+    let stdout = &out.stdout;
+    assert!(
+        stdout.contains("pidfd: Pid:\t2\n"),
+        "the watcher's pidfd is on the app (PID 2):\n{stdout}"
+    );
+    assert!(stdout.contains("app=2 app_threads=1\n"), "{stdout}");
+    assert!(
+        !stdout.contains("app_fd anon_inode"),
+        "the app holds no timer or pidfd:\n{stdout}"
+    );
+    assert!(stdout.contains("entrypoint=0"), "{stdout}");
+}

@@ -42,6 +42,12 @@ const PIDFD: RawFd = 3;
 /// exec, after every check that could stop the app from starting. An error is a reason for
 /// one warning line: the app still starts, unwatched.
 pub fn spawn(watch: &Watch, grace: Duration) -> Result<(), String> {
+    // The grandchild's exec cannot report a failure; the one likely cause is checked here.
+    if let Err(e) = std::fs::metadata("/proc/self/exe") {
+        return Err(format!(
+            "cannot find /proc/self/exe to run it ({e}); is /proc mounted?"
+        ));
+    }
     // 1. The pidfd (close-on-exec: the app does not inherit it; the grandchild moves it).
     // SAFETY: pidfd_open(getpid(), 0) takes two integers; a non-negative result is a new
     // descriptor that we own.
