@@ -38,7 +38,8 @@ EXIT CODES:
   70       internal error (an OS call that should not fail)
   73       the credentials file cannot be written
   76       API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large
-  77       credentials refused: token expired, 401/403, email mismatch
+  77       credentials refused: token expired, 401/403, email mismatch; or, supervising with
+           --on-expiry stop, the app was stopped because the token expired
   78       configuration: a variable or _FILE missing or invalid, malformed token
   126      COMMAND found but not executable
   127      COMMAND not found
