@@ -212,7 +212,7 @@ settings! {
     ON_EXPIRY = with_option(
         "SYSTEMPROMPT_ON_EXPIRY", "on-expiry", Some("MODE"),
         Kind::Choice { values: &[("warn", ""), ("stop", ""), ("off", "")], default: "warn", clap_checks: false },
-        "While the app runs: warn 60, 10 and 1 min before the token expires and log an error at expiry; stop: also stop the app then (exit 77 when supervising); off: nothing", true);
+        "Token expiry while the app runs. warn: a warning 60, 10 and 1 min before, an error line at expiry; stop: the same, then stop the app (exit 77 when supervising); off: nothing", true);
     /// `1` removes the token from the app's environment.
     SCRUB_TOKEN = with_option(
         "SYSTEMPROMPT_SCRUB_TOKEN", "scrub-token", None, Kind::YesNo,
