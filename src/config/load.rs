@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
-use super::source::{CliValues, Env, ReadFile, Report, Required, Sourced, TOKEN_ELSEWHERE, shown};
+use super::source::{CliValues, Env, ReadFile, Report, Required, Sourced, shown, token_elsewhere};
 use super::spec::{
     self, ALLOW_UNVALIDATED, API_TOKEN, API_TOKEN_FILE, API_URL, DEFAULT_API_URL, GRACE, INIT,
     Kind, LOG, LOG_FORMAT, SCRUB_TOKEN, SSL_CERT_FILE, Setting, USER_EMAIL, USER_EMAIL_FILE,
@@ -250,7 +250,7 @@ impl Report {
             USER_EMAIL.var
         };
         if super::source::contains_token(email.value.expose()) {
-            self.problem(var, TOKEN_ELSEWHERE);
+            self.problem(var, token_elsewhere());
             return None;
         }
         match validate_email(email.value.expose()) {
@@ -352,7 +352,11 @@ impl Report {
             Ok(Some(v)) => parse_init_mode(&v).unwrap_or_else(|| {
                 self.problem(
                     &INIT.problem_name(),
-                    format!("{} is not a mode; {init_hint} (default: auto)", shown(&v)),
+                    format!(
+                        "{} is not a mode; {init_hint} (default: {})",
+                        shown(&v),
+                        INIT.default_shown().unwrap_or_default()
+                    ),
                 );
                 InitMode::Auto
             }),
