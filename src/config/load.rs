@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
-use super::source::{CliValues, Env, ReadFile, Report, Required, Sourced, TOKEN_ELSEWHERE, shown};
+use super::source::{CliValues, Env, ReadFile, Report, Required, Sourced, shown, token_elsewhere};
 use super::spec::{
     self, ALLOW_UNVALIDATED, API_TOKEN, API_TOKEN_FILE, API_URL, DEFAULT_API_URL, GRACE, INIT,
     Kind, LOG, LOG_FORMAT, ON_EXPIRY, SCRUB_TOKEN, SSL_CERT_FILE, Setting, USER_EMAIL,
@@ -219,7 +219,10 @@ impl Report {
                 Some(v) => parse_log_format(v.trim()).unwrap_or_else(|| {
                     self.problem(
                         LOG_FORMAT.var,
-                        format!("`{}` is not a log format; use `text` or `json`", v.trim()),
+                        format!(
+                            "{} is not a log format; use `text` or `json`",
+                            quoted(v.trim())
+                        ),
                     );
                     LogFormat::Text
                 }),
@@ -285,7 +288,7 @@ impl Report {
             USER_EMAIL.var
         };
         if super::source::contains_token(email.value.expose()) {
-            self.problem(var, TOKEN_ELSEWHERE);
+            self.problem(var, token_elsewhere());
             return None;
         }
         match validate_email(email.value.expose()) {
@@ -345,7 +348,7 @@ impl Report {
             "give a number of seconds ({range}), like {}",
             default.as_secs()
         );
-        let Ok(Some(v)) = self.pick(setting, cli, env, &hint) else {
+        let Some(v) = self.pick(setting, cli, env, &hint) else {
             return default;
         };
         match parse_seconds(&v) {
@@ -384,28 +387,33 @@ impl Report {
         let grace = self.seconds(&GRACE, cli, env);
         let init_hint = "use auto, always or never";
         let init = match self.pick(&INIT, cli, env, init_hint) {
-            Ok(Some(v)) => parse_init_mode(&v).unwrap_or_else(|| {
+            Some(v) => parse_init_mode(&v).unwrap_or_else(|| {
                 self.problem(
                     &INIT.problem_name(),
-                    format!("{} is not a mode; {init_hint} (default: auto)", shown(&v)),
+                    format!(
+                        "{} is not a mode; {init_hint} (default: {})",
+                        shown(&v),
+                        INIT.default_shown().unwrap_or_default()
+                    ),
                 );
                 InitMode::Auto
             }),
-            Ok(None) | Err(()) => InitMode::Auto,
+            None => InitMode::Auto,
         };
         let on_expiry_hint = "use warn, stop or off";
         let on_expiry = match self.pick(&ON_EXPIRY, cli, env, on_expiry_hint) {
-            Ok(Some(v)) => OnExpiry::parse(&v).unwrap_or_else(|| {
+            Some(v) => OnExpiry::parse(&v).unwrap_or_else(|| {
                 self.problem(
                     &ON_EXPIRY.problem_name(),
                     format!(
-                        "{} is not a mode; {on_expiry_hint} (default: warn)",
-                        shown(&v)
+                        "{} is not a mode; {on_expiry_hint} (default: {})",
+                        shown(&v),
+                        ON_EXPIRY.default_shown().unwrap_or_default()
                     ),
                 );
                 OnExpiry::Warn
             }),
-            Ok(None) | Err(()) => OnExpiry::Warn,
+            None => OnExpiry::Warn,
         };
         let write_credentials = match cli.get(&WRITE_CREDENTIALS) {
             Some(p) if p.is_empty() => {
@@ -435,6 +443,15 @@ impl Report {
             scrub_token,
             ssl_cert_file,
         }
+    }
+}
+
+/// A value in backquotes when short, otherwise only its length (a long value may be the token).
+fn quoted(value: &str) -> String {
+    if value.chars().count() <= 24 {
+        format!("`{value}`")
+    } else {
+        shown(value)
     }
 }
 
