@@ -520,11 +520,6 @@ impl Watcher {
         self.schedule.is_done()
     }
 
-    /// The configured action.
-    pub fn on_expiry(&self) -> OnExpiry {
-        self.watch.on_expiry
-    }
-
     /// Arm the timer for the next event (absolute, wall clock), or disarm it.
     fn arm(&self) {
         let result = match self.schedule.next_at() {

@@ -47,11 +47,6 @@ impl Schedule {
         Schedule { exp_ms, pending }
     }
 
-    /// `exp` in milliseconds since the epoch.
-    pub fn exp_ms(&self) -> u64 {
-        self.exp_ms
-    }
-
     /// When the next event is due (ms since the epoch), or `None` when nothing is left.
     pub fn next_at(&self) -> Option<u64> {
         self.pending.first().map(|&(at, _)| at)
@@ -107,7 +102,7 @@ mod tests {
             vec![EXP_MS - 60 * MIN, EXP_MS - 10 * MIN, EXP_MS - MIN]
         );
         assert_eq!(s.pending.len(), 4);
-        assert_eq!(s.exp_ms(), EXP_MS);
+        assert_eq!(s.exp_ms, EXP_MS);
     }
 
     #[test]
