@@ -746,3 +746,26 @@ fn a_token_a_day_away_gives_one_timer_armed_for_the_hour_before_exp_on_the_exec_
     );
     assert!(stdout.contains("entrypoint=0"), "{stdout}");
 }
+
+#[test]
+fn stop_on_the_exec_path_kills_an_app_that_ignores_sigterm_after_the_grace() {
+    let fake = cloud(vec![]);
+    let (t, exp) = with_token(&fake, 3);
+    let t = t.args(["--on-expiry", "stop", "--grace", "1"]).args([
+        "sh",
+        "-c",
+        "trap '' TERM; while :; do sleep 1; done",
+    ]);
+    let mut running = Live::start(t.command());
+    let stopping = running.wait_line("stopping the app", LATE + Duration::from_secs(3));
+    arrived_on_time(&stopping, exp * 1000);
+    let killing = running.wait_line("sending SIGKILL", LATE);
+    assert!(
+        killing.0 >= stopping.0 + 900,
+        "SIGKILL {} ms after SIGTERM",
+        killing.0 - stopping.0
+    );
+    let out = running.finish(&t);
+    // The app's own end: killed by SIGKILL.
+    out.code(137).stderr_lacks("exiting 77");
+}

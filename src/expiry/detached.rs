@@ -94,7 +94,8 @@ pub fn spawn(watch: &Watch, grace: Duration) -> Result<(), String> {
             // The intermediate child: fork the watcher and leave at once, so that the watcher
             // is reparented away from us (and from the app we are about to become).
             // SAFETY: fork(2) in a child that only calls async-signal-safe functions.
-            if unsafe { libc::fork() } == 0 {
+            let watcher = unsafe { libc::fork() };
+            if watcher == 0 {
                 // SAFETY: see `detach_and_exec`; every pointer was built before the fork and
                 // outlives the call (it does not return on success; `_exit` otherwise).
                 unsafe {
@@ -107,13 +108,14 @@ pub fn spawn(watch: &Watch, grace: Duration) -> Result<(), String> {
                     );
                 }
             }
+            // Exit status 1 tells the parent that the watcher could not be forked.
             // SAFETY: _exit(2) in a forked child: no destructors, no atexit handlers.
-            unsafe { libc::_exit(0) }
+            unsafe { libc::_exit(i32::from(watcher < 0)) }
         }
         pid => {
             // Reap the intermediate child (it exits at once), so the app inherits no zombie.
+            let mut status = 0;
             loop {
-                let mut status = 0;
                 // SAFETY: waitpid on our own child with a valid pointer to a local int.
                 let r = unsafe { libc::waitpid(pid, &raw mut status, 0) };
                 if r == pid
@@ -123,7 +125,11 @@ pub fn spawn(watch: &Watch, grace: Duration) -> Result<(), String> {
                 }
             }
             drop(pidfd);
-            Ok(())
+            if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+                Ok(())
+            } else {
+                Err("cannot fork the watcher".to_owned())
+            }
         }
     }
 }
