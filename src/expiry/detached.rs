@@ -7,9 +7,9 @@
 //! 2. double-forks: the intermediate child exits at once and is reaped here, before the exec,
 //!    so the grandchild is reparented to the namespace's init (or the nearest subreaper) and
 //!    is never a child the app must reap or could see in `wait`;
-//! 3. in the grandchild: `setsid` (no terminal signals, not in the app's process group), stdin
-//!    and stdout to `/dev/null` (stderr stays: the lines go there), the pidfd on fd 3, every
-//!    other descriptor closed, then `execve("/proc/self/exe", [argv0, "__watch", ...], [])`:
+//! 3. in the grandchild: `setsid` (no terminal signals, not in the app's process group), `/`
+//!    as its working directory, stdin and stdout to `/dev/null` (stderr stays: the lines go
+//!    there), the pidfd on fd 3, every other descriptor closed, then `execve("/proc/self/exe", [argv0, "__watch", ...], [])`:
 //!    an empty environment and arguments without the token, so the watcher's memory,
 //!    `/proc/PID/environ` and `/proc/PID/cmdline` hold no token.
 //!
@@ -152,6 +152,8 @@ unsafe fn detach_and_exec(
     // for; none allocates or takes a lock.
     unsafe {
         libc::setsid();
+        // Pin no directory of the app's (a volume it may want unmounted).
+        libc::chdir(c"/".as_ptr());
         let null = libc::open(dev_null, libc::O_RDWR | libc::O_CLOEXEC);
         if null >= 0 {
             libc::dup2(null, libc::STDIN_FILENO);
