@@ -9,9 +9,10 @@
 //!    is never a child the app must reap or could see in `wait`;
 //! 3. in the grandchild: `setsid` (no terminal signals, not in the app's process group), `/`
 //!    as its working directory, stdin and stdout to `/dev/null` (stderr stays: the lines go
-//!    there), the pidfd on fd 3, every other descriptor closed, then `execve("/proc/self/exe", [argv0, "__watch", ...], [])`:
-//!    an empty environment and arguments without the token, so the watcher's memory,
-//!    `/proc/PID/environ` and `/proc/PID/cmdline` hold no token.
+//!    there), the pidfd on fd 3, every other descriptor closed, then
+//!    `execve("/proc/self/exe", [argv0, "__watch", ...], [])`: an empty environment and
+//!    arguments without the token, so the watcher's memory, `/proc/PID/environ` and
+//!    `/proc/PID/cmdline` hold no token.
 //!
 //! Everything the children need (argv, envp, paths) is built before the fork; between fork
 //! and exec they make only async-signal-safe system calls (the bootstrap may still have a
