@@ -118,12 +118,17 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
     // 1. Configuration (logging first, so that every later stage can warn).
     let loaded = config::load(&parsed.cli, &utf8_env(os_env), &|p| std::fs::read(p));
     let log = logging::init(&loaded.log);
-    let watch = expiry::Context::new(&loaded.log, |name| os_env.iter().any(|(k, _)| k == name));
+    let context = expiry::Context::new(&loaded.log, |name| os_env.iter().any(|(k, _)| k == name));
     log.in_scope(|| {
         let cfg = configuration(loaded.config)?;
         let now = timefmt::now_unix();
-        // 2. Expiry.
+        // 2. Expiry, and the watch of the app's run (on the exec path its process starts now,
+        //    so that the fork's aftermath overlaps the whoami request).
         check_expiry(&cfg, now)?;
+        let watch = match parsed.mode {
+            Mode::Run(_) => app_watch(&cfg, &context),
+            Mode::Check { .. } => AppWatch::default(),
+        };
         // 3. whoami and the email match.
         let (proof, runtime) = prove(&cfg, &stop)?;
         let proof = match parsed.mode {
@@ -136,7 +141,7 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
         // 5. Run the app, or report.
         match parsed.mode {
             Mode::Check { json } => report(&cfg, proof, runtime, &stop, json, now),
-            Mode::Run(app) => launch(&app, cfg, &proof, (runtime, &stop), &watch, now),
+            Mode::Run(app) => launch(&app, cfg, &proof, (runtime, &stop), watch, now),
         }
     })
     .map_err(|error| Failed::new(error, Some(log)))
@@ -225,6 +230,46 @@ fn report(
     proof.map(|_| 0)
 }
 
+/// The token-expiry watch of the app (README "Token lifetime"): the settings the supervisor
+/// takes over, or the exec path's detached watcher, already started.
+#[derive(Debug, Default)]
+struct AppWatch {
+    /// For the supervisor.
+    supervisor: Option<expiry::Watch>,
+    /// The exec path's watcher, whose intermediate child is reaped just before the exec.
+    detached: Option<expiry::detached::Started>,
+}
+
+/// Decide the watch (one info line when there is none although there would be something to
+/// watch), and on the exec path start its process.
+fn app_watch(cfg: &Config, context: &expiry::Context) -> AppWatch {
+    let supervise = init::should_supervise(cfg.init, std::process::id());
+    match expiry::for_app(cfg.on_expiry, cfg.claims.exp, supervise, context) {
+        Err(why) => {
+            if cfg.on_expiry != config::OnExpiry::Off && cfg.claims.exp.is_some() {
+                tracing::info!("the token's expiry is not watched: {why}");
+            }
+            AppWatch::default()
+        }
+        Ok(watch) if supervise => AppWatch {
+            supervisor: Some(watch),
+            detached: None,
+        },
+        Ok(watch) => match expiry::detached::spawn(&watch, cfg.grace) {
+            Ok(started) => AppWatch {
+                supervisor: None,
+                detached: Some(started),
+            },
+            Err(e) => {
+                tracing::warn!(
+                    "cannot start the token expiry watcher: {e}; the app runs unwatched"
+                );
+                AppWatch::default()
+            }
+        },
+    }
+}
+
 /// Launch the app: exec it (same PID), or supervise it (as PID 1, or with `--init always`),
 /// with the token-expiry watch. Returns only when supervising (the app's exit code) or when the
 /// exec failed.
@@ -233,7 +278,7 @@ fn launch(
     cfg: Config,
     proof: &Proof,
     (runtime, stop): (Runtime, &StopSignals),
-    context: &expiry::Context,
+    watch: AppWatch,
     now: u64,
 ) -> Result<u8, Error> {
     if let Ok(id) = proof {
@@ -241,16 +286,9 @@ fn launch(
     }
     let cmd = exec::command(argv, &cfg);
     let supervise = init::should_supervise(cfg.init, std::process::id());
-    let watch = expiry::for_app(cfg.on_expiry, cfg.claims.exp, supervise, context);
-    if let Err(why) = watch
-        && cfg.on_expiry != config::OnExpiry::Off
-        && cfg.claims.exp.is_some()
-    {
-        tracing::info!("the token's expiry is not watched: {why}");
-    }
     let opts = init::Options {
         grace: cfg.grace,
-        watch: watch.ok(),
+        watch: watch.supervisor,
     };
     drop(cfg);
     // A stop signal that came after whoami: the app must not start.
@@ -269,9 +307,10 @@ fn launch(
         // Not torn down before an exec that frees it all anyway (its tasks, the idle
         // connection, the drivers: ~25 syscalls); every fd it holds is CLOEXEC.
         std::mem::forget(runtime);
-        // The watch: a detached process holding a pidfd on us (the app, after the exec).
-        if let Some(watch) = &opts.watch
-            && let Err(e) = expiry::detached::spawn(watch, opts.grace)
+        // The watcher (a detached process holding a pidfd on us, the app after the exec):
+        // reap its intermediate child, so that the app inherits no child of ours.
+        if let Some(started) = watch.detached
+            && let Err(e) = started.reap()
         {
             tracing::warn!("cannot start the token expiry watcher: {e}; the app runs unwatched");
         }

@@ -769,3 +769,32 @@ fn stop_on_the_exec_path_kills_an_app_that_ignores_sigterm_after_the_grace() {
     // The app's own end: killed by SIGKILL.
     out.code(137).stderr_lacks("exiting 77");
 }
+
+#[test]
+fn a_bootstrap_that_fails_after_the_watcher_started_leaves_nothing_behind() {
+    if !can_unshare("a_bootstrap_that_fails_after_the_watcher_started") {
+        return;
+    }
+    // The exec path's watcher starts before the whoami call; the API refuses the token, so
+    // the entrypoint exits 77 and the watcher must end with it.
+    let fake = cloud(vec![common::Step::Status {
+        code: 401,
+        retry_after: None,
+        body: None,
+        content_type: None,
+    }]);
+    let (t, _) = with_token(&fake, 3600);
+    let script =
+        format!(r#""$SP" -- sh -c 'echo app started'; echo "entrypoint=$?"; {WAIT_ALONE}"#);
+    let out = in_namespace(&t, &script).finish(&t);
+    out.code(0);
+    assert!(
+        out.stdout.contains("entrypoint=77"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(!out.stdout.contains("app started"), "{}", out.stdout);
+    assert!(out.stdout.contains("ALONE"), "{}", out.stdout);
+    assert_eq!(fake.requests(), 1);
+}

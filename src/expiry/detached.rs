@@ -1,12 +1,13 @@
 //! The watcher on the exec path: a process the app never has to know about.
 //!
-//! [`spawn`] runs in the bootstrap just before it execs the app, and
+//! [`spawn`] runs in the bootstrap once it knows it will exec the app if the whoami call
+//! succeeds (before the call, so that the fork's aftermath overlaps the request), and
 //!
 //! 1. opens a pidfd on its own PID (`pidfd_open`, Linux 5.3): the same process becomes the
 //!    app at the exec, so the pidfd becomes readable exactly when the app has exited;
-//! 2. double-forks: the intermediate child exits at once and is reaped here, before the exec,
-//!    so the grandchild is reparented to the namespace's init (or the nearest subreaper) and
-//!    is never a child the app must reap or could see in `wait`;
+//! 2. double-forks: the intermediate child exits at once and is reaped before the exec
+//!    ([`Started::reap`]), so the grandchild is reparented to the namespace's init (or the
+//!    nearest subreaper) and is never a child the app must reap or could see in `wait`;
 //! 3. in the grandchild: `setsid` (no terminal signals, not in the app's process group), `/`
 //!    as its working directory, stdin and stdout to `/dev/null` (stderr stays: the lines go
 //!    there), the pidfd on fd 3, every other descriptor closed, then
@@ -15,8 +16,8 @@
 //!    `/proc/PID/cmdline` hold no token.
 //!
 //! Everything the children need (argv, envp, paths) is built before the fork; between fork
-//! and exec they make only async-signal-safe system calls (the bootstrap may still have a
-//! runtime thread).
+//! and exec they make only async-signal-safe system calls (safe even if the bootstrap had
+//! other threads; it has none yet when it calls [`spawn`]).
 //!
 //! [`watcher_main`] (`__watch`) polls the pidfd and the watch's timer: the app gone ends it at
 //! once; with `--on-expiry stop` it signals the app through the pidfd at `exp` (no PID-reuse
@@ -39,10 +40,13 @@ pub const WATCH_ARG: &str = "__watch";
 /// The descriptor the watcher finds its pidfd on.
 const PIDFD: RawFd = 3;
 
-/// Start the detached watcher for `watch` (see the module docs). Call it last before the
-/// exec, after every check that could stop the app from starting. An error is a reason for
-/// one warning line: the app still starts, unwatched.
-pub fn spawn(watch: &Watch, grace: Duration) -> Result<(), String> {
+/// Start the detached watcher for `watch` (see the module docs), and return without waiting
+/// for the intermediate child: [`Started::reap`] reaps it just before the exec, so that its
+/// scheduling and exit overlap the bootstrap's own work (the whoami request). Call it once
+/// the app is to be exec'd if the bootstrap succeeds: when the bootstrap fails instead, the
+/// watcher sees this process exit and ends too. An error is a reason for one warning line:
+/// the app still starts, unwatched.
+pub fn spawn(watch: &Watch, grace: Duration) -> Result<Started, String> {
     // The grandchild's exec cannot report a failure; the one likely cause is checked here.
     if let Err(e) = std::fs::metadata("/proc/self/exe") {
         return Err(format!(
@@ -114,23 +118,50 @@ pub fn spawn(watch: &Watch, grace: Duration) -> Result<(), String> {
             unsafe { libc::_exit(i32::from(watcher < 0)) }
         }
         pid => {
-            // Reap the intermediate child (it exits at once), so the app inherits no zombie.
-            let mut status = 0;
-            loop {
-                // SAFETY: waitpid on our own child with a valid pointer to a local int.
-                let r = unsafe { libc::waitpid(pid, &raw mut status, 0) };
-                if r == pid
-                    || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
-                {
-                    break;
-                }
-            }
             drop(pidfd);
-            if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-                Ok(())
-            } else {
-                Err("cannot fork the watcher".to_owned())
-            }
+            Ok(Started { intermediate: pid })
+        }
+    }
+}
+
+/// A watcher on its way: the intermediate child, to reap before the exec (the app must not
+/// inherit it). Dropping it reaps it too.
+#[derive(Debug)]
+pub struct Started {
+    intermediate: libc::pid_t,
+}
+
+impl Started {
+    /// Reap the intermediate child (it exits as soon as it has forked the watcher); an error
+    /// when the watcher could not be forked.
+    pub fn reap(self) -> Result<(), String> {
+        let status = wait_for(self.intermediate);
+        std::mem::forget(self);
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            Ok(())
+        } else {
+            Err("cannot fork the watcher".to_owned())
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        wait_for(self.intermediate);
+    }
+}
+
+/// Wait for our child `pid` to exit; its wait status (0 when it cannot be waited for).
+fn wait_for(pid: libc::pid_t) -> libc::c_int {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid pointer to a local int.
+        let r = unsafe { libc::waitpid(pid, &raw mut status, 0) };
+        if r == pid {
+            return status;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return 0;
         }
     }
 }
