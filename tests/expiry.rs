@@ -3,8 +3,8 @@
 //! skipped with one visible line where not permitted) to see every process.
 //!
 //! The 60-, 10- and 1-minute thresholds are tested in real time with tokens that expire a
-//! few seconds after the threshold (`exp` = now + 60 min + 3 s gives the 60-minute warning
-//! about 3 s after boot): no test-only knob shortens them. Lines are awaited as they arrive
+//! few seconds after the threshold (`exp` = now + 60 min + [`SOON`] gives the 60-minute
+//! warning [`SOON`] after boot): no test-only knob shortens them. Lines are awaited as they arrive
 //! (bounded); their arrival is checked against the wall clock and `exp`. Nothing sleeps to
 //! synchronise; the only polling is a bounded wait for processes to disappear, which has no
 //! event.
@@ -23,6 +23,11 @@ use sp_entrypoint::timefmt::rfc3339;
 
 /// Generous bound for a line that is due, counted from when it is due.
 const LATE: Duration = Duration::from_secs(15);
+
+/// Seconds from minting to `exp` for "a token that expires a few seconds after boot": long
+/// enough for a bootstrap on a loaded machine to finish its whoami call (the fake cloud
+/// refuses an expired token) before `exp`.
+const SOON: u64 = 6;
 
 fn now_ms() -> u64 {
     u64::try_from(
@@ -195,10 +200,10 @@ const LONG_APP: [&str; 3] = ["sh", "-c", "echo ready; exec sleep 60"];
 /// else from the watch; the app keeps running until we stop it.
 fn error_line_at_exp(init: &str) {
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     let t = t.args(["--init", init]).args(LONG_APP);
     let mut running = Live::start(t.command());
-    let line = running.wait_line("expired at", LATE + Duration::from_secs(3));
+    let line = running.wait_line("expired at", LATE + Duration::from_secs(SOON));
     arrived_on_time(&line, exp * 1000);
     let at = rfc3339(exp);
     assert!(
@@ -242,14 +247,14 @@ fn warn_logs_one_error_line_at_exp_when_supervising() {
 #[test]
 fn json_lines_carry_expires_at_and_the_fly_fields() {
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     let t = t
         .env("FLY_APP_NAME", "demo-app")
         .env("FLY_REGION", "ams")
         .args(["--log-format", "json", "--init", "always"])
         .args(LONG_APP);
     let mut running = Live::start(t.command());
-    let line = running.wait_line("sp_entrypoint::expiry", LATE + Duration::from_secs(3));
+    let line = running.wait_line("sp_entrypoint::expiry", LATE + Duration::from_secs(SOON));
     arrived_on_time(&line, exp * 1000);
     let v: serde_json::Value = serde_json::from_str(&line.1).expect("a JSON line");
     assert_eq!(v["level"], "ERROR", "{}", line.1);
@@ -272,11 +277,11 @@ fn json_lines_carry_expires_at_and_the_fly_fields() {
     }
 }
 
-/// The warning `mins` minutes before `exp`, with a token expiring `mins` minutes and 3 s from
-/// now: due about 3 s after boot. The larger thresholds were not ahead, so not logged.
+/// The warning `mins` minutes before `exp`, with a token expiring `mins` minutes and [`SOON`]
+/// from now: due [`SOON`] after boot. The larger thresholds were not ahead, so not logged.
 fn threshold_warning(mins: u64, init: &str, json: bool) {
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, mins * 60 + 3);
+    let (t, exp) = with_token(&fake, mins * 60 + SOON);
     let mut t = t.args(["--init", init]);
     if json {
         t = t.args(["--log-format", "json"]);
@@ -284,7 +289,10 @@ fn threshold_warning(mins: u64, init: &str, json: bool) {
     let t = t.env("KUBERNETES_SERVICE_HOST", "10.0.0.1").args(LONG_APP);
     let mut running = Live::start(t.command());
     let at = rfc3339(exp);
-    let line = running.wait_line(&format!("(at {at}); then"), LATE + Duration::from_secs(3));
+    let line = running.wait_line(
+        &format!("(at {at}); then"),
+        LATE + Duration::from_secs(SOON),
+    );
     arrived_on_time(&line, (exp - mins * 60) * 1000);
     let text = if json {
         let v: serde_json::Value = serde_json::from_str(&line.1).expect("JSON");
@@ -345,7 +353,7 @@ fn the_sixty_minute_warning_comes_an_hour_before_exp_on_the_exec_path_in_json() 
 #[test]
 fn stop_ends_a_long_running_app_and_exits_77_as_pid1() {
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     let t = t
         .env("SYSTEMPROMPT_ON_EXPIRY", "stop")
         .args(["sleep", "60"]);
@@ -363,7 +371,7 @@ fn stop_ends_a_long_running_app_and_exits_77_as_pid1() {
 #[test]
 fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init_always() {
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     let t = t
         .args(["--on-expiry", "stop", "--init", "always", "--grace", "1"])
         .args([
@@ -372,7 +380,7 @@ fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init
             "trap '' TERM; echo ready; while :; do sleep 1; done",
         ]);
     let mut running = Live::start(t.command());
-    let stopping = running.wait_line("stopping the app", LATE + Duration::from_secs(3));
+    let stopping = running.wait_line("stopping the app", LATE + Duration::from_secs(SOON));
     arrived_on_time(&stopping, exp * 1000);
     let killing = running.wait_line("sending SIGKILL", LATE);
     // The grace period (1 s) ran first.
@@ -390,14 +398,14 @@ fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init
 #[test]
 fn stop_on_the_exec_path_stops_the_app_which_keeps_its_own_code_and_the_line_says_why() {
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     let t = t.args(["--init", "never", "--on-expiry", "stop"]).args([
         "sh",
         "-c",
         "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 1; done",
     ]);
     let mut running = Live::start(t.command());
-    let line = running.wait_line("stopping the app", LATE + Duration::from_secs(3));
+    let line = running.wait_line("stopping the app", LATE + Duration::from_secs(SOON));
     arrived_on_time(&line, exp * 1000);
     assert!(
         line.1.contains(&format!(
@@ -472,7 +480,7 @@ fn the_exec_path_watcher_is_nobodys_child_holds_no_token_and_leaves_nothing_behi
         return;
     }
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     // PID 1 is a shell; the entrypoint (PID 2) execs the app (`--init auto`, not PID 1). The
     // app finds the watcher, shows its parent, environment size and command line, its own
     // children, then waits for the line at exp to have been written by waiting until exp has
@@ -532,7 +540,7 @@ fn stop_leaves_nothing_behind_on_the_exec_path_and_when_supervising() {
     }
     for init in ["never", "always"] {
         let fake = cloud(vec![]);
-        let (t, _) = with_token(&fake, 3);
+        let (t, _) = with_token(&fake, SOON);
         let t = t.env("SYSTEMPROMPT_ON_EXPIRY", "stop");
         // Supervised, the app leaves a background child of its own too (the supervisor's
         // cleanup ends it). On the exec path the app's own children would be the app's
@@ -586,7 +594,7 @@ fn off_logs_nothing_and_starts_no_watcher() {
         return;
     }
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     let t = t.env("SYSTEMPROMPT_ON_EXPIRY", "off");
     // The app outlives exp by a second (bounded wait on the clock), listing the processes.
     let script = format!(
@@ -750,14 +758,14 @@ fn a_token_a_day_away_gives_one_timer_armed_for_the_hour_before_exp_on_the_exec_
 #[test]
 fn stop_on_the_exec_path_kills_an_app_that_ignores_sigterm_after_the_grace() {
     let fake = cloud(vec![]);
-    let (t, exp) = with_token(&fake, 3);
+    let (t, exp) = with_token(&fake, SOON);
     let t = t.args(["--on-expiry", "stop", "--grace", "1"]).args([
         "sh",
         "-c",
         "trap '' TERM; while :; do sleep 1; done",
     ]);
     let mut running = Live::start(t.command());
-    let stopping = running.wait_line("stopping the app", LATE + Duration::from_secs(3));
+    let stopping = running.wait_line("stopping the app", LATE + Duration::from_secs(SOON));
     arrived_on_time(&stopping, exp * 1000);
     let killing = running.wait_line("sending SIGKILL", LATE);
     assert!(
