@@ -496,6 +496,8 @@ fn the_exec_path_watcher_is_nobodys_child_holds_no_token_and_leaves_nothing_behi
         done
         echo "watcher=$w ppid=$(sed -n 's/^PPid:\t//p' /proc/$w/status) environ=$(wc -c < /proc/$w/environ)"
         echo "cmdline=$(tr '\0' ' ' < /proc/$w/cmdline)"
+        echo "pgrp_session=$(cut -d' ' -f5,6 /proc/$w/stat) cwd=$(readlink /proc/$w/cwd)"
+        for fd in /proc/$w/fd/*; do echo "fd ${{fd##*/}} $(readlink $fd)"; done
         read -r kids < /proc/$$/task/$$/children
         echo "app=$$ children=[$kids]"
         i=0; while [ "$(date +%s)" -le {exp} ] && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.05; done
@@ -527,6 +529,33 @@ fn the_exec_path_watcher_is_nobodys_child_holds_no_token_and_leaves_nothing_behi
         stdout.contains("children=[]"),
         "the app has no child of ours:\n{stdout}"
     );
+    // Its own session and process group (setsid), `/` as its directory, and only /dev/null,
+    // stderr, the pidfd and (once started) its timer open.
+    let w = stdout
+        .split("watcher=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the watcher's PID");
+    assert!(
+        stdout.contains(&format!("pgrp_session={w} {w} cwd=/\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fd 0 /dev/null\nfd 1 /dev/null\nfd 2 pipe:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fd 3 anon_inode:[pidfd]\n"), "{stdout}");
+    for line in stdout.lines().filter(|l| l.starts_with("fd ")) {
+        let n: u32 = line[3..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("fd");
+        assert!(
+            n <= 3 || line.ends_with("anon_inode:[timerfd]"),
+            "unexpected descriptor: {line}\n{stdout}"
+        );
+    }
     assert!(stdout.contains("entrypoint=0"), "{stdout}");
     assert!(stdout.contains("ALONE"), "nothing left behind:\n{stdout}");
     out.stderr_has(&format!("expired at {}", rfc3339(exp)));
@@ -805,4 +834,46 @@ fn a_bootstrap_that_fails_after_the_watcher_started_leaves_nothing_behind() {
     assert!(!out.stdout.contains("app started"), "{}", out.stdout);
     assert!(out.stdout.contains("ALONE"), "{}", out.stdout);
     assert_eq!(fake.requests(), 1);
+}
+
+#[test]
+fn the_log_filter_mutes_the_lines_but_not_the_stop() {
+    let fake = cloud(vec![]);
+    let (t, exp) = with_token(&fake, SOON);
+    let t = t.args([
+        "--log",
+        "warn,sp_entrypoint::expiry=off",
+        "--on-expiry",
+        "stop",
+        "--init",
+        "always",
+        "sleep",
+        "60",
+    ]);
+    let out = t.run();
+    out.code(77)
+        .stderr_has("SYSTEMPROMPT_API_TOKEN expires in")
+        .stderr_lacks("expired at")
+        .stderr_lacks("exiting 77");
+    assert!(now_ms() >= exp * 1000, "stopped before exp");
+}
+
+#[test]
+fn a_token_without_exp_is_not_watched() {
+    let fake = cloud(vec![]);
+    let tok = fake_cloud::mint_token_with_payload(&format!(
+        r#"{{"sub":"user_1","email":"{EMAIL}","iat":{}}}"#,
+        fake_cloud::now_secs()
+    ));
+    let t = Test::new()
+        .url(&fake)
+        .token(&tok)
+        .env("SYSTEMPROMPT_USER_EMAIL", EMAIL);
+    let out = t.args(["check", "--json"]).run();
+    out.code(0);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("JSON");
+    assert_eq!(v["on_expiry"], "warn");
+    assert_eq!(v["expiry_watch"], false);
+    assert_eq!(v["expiry_warnings_at"], serde_json::json!([]));
+    assert_eq!(v["expiry_error_at"], serde_json::Value::Null);
 }
