@@ -189,6 +189,27 @@ fn arrived_on_time(line: &(u64, String), due_ms: u64) {
     );
 }
 
+/// A named case of a test that runs several at once.
+type Case<'a> = (&'a str, Box<dyn FnOnce() + Send>);
+
+/// Run the cases at once, each in its own thread (they mostly wait for `exp`), and fail,
+/// naming the failed ones, after all have ended.
+fn concurrently(cases: Vec<Case<'_>>) {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .into_iter()
+            .map(|(name, case)| (name, scope.spawn(case)))
+            .collect();
+        let mut failed = Vec::new();
+        for (name, handle) in handles {
+            if handle.join().is_err() {
+                failed.push(name);
+            }
+        }
+        assert!(failed.is_empty(), "failed cases: {failed:?}");
+    });
+}
+
 /// The app used by most tests: says it is ready, then waits (for the test to end it).
 const LONG_APP: [&str; 3] = ["sh", "-c", "echo ready; exec sleep 60"];
 
@@ -235,16 +256,13 @@ fn error_line_at_exp(init: &str) {
 }
 
 #[test]
-fn warn_logs_one_error_line_at_exp_on_the_exec_path() {
-    error_line_at_exp("never");
+fn warn_logs_one_error_line_at_exp_on_the_exec_path_and_when_supervising() {
+    concurrently(vec![
+        ("exec path", Box::new(|| error_line_at_exp("never"))),
+        ("supervising", Box::new(|| error_line_at_exp("always"))),
+    ]);
 }
 
-#[test]
-fn warn_logs_one_error_line_at_exp_when_supervising() {
-    error_line_at_exp("always");
-}
-
-#[test]
 fn json_lines_carry_expires_at_and_the_fly_fields() {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, SOON);
@@ -332,25 +350,31 @@ fn threshold_warning(mins: u64, init: &str, json: bool) {
 }
 
 #[test]
-fn the_one_minute_warning_comes_a_minute_before_exp_on_the_exec_path() {
-    threshold_warning(1, "never", false);
-}
-
-#[test]
-fn the_ten_minute_warning_comes_ten_minutes_before_exp_when_supervising_in_json() {
-    threshold_warning(10, "always", true);
-}
-
-#[test]
-fn the_sixty_minute_warning_comes_an_hour_before_exp_on_the_exec_path_in_json() {
-    threshold_warning(60, "auto", true);
+fn the_60_10_and_1_minute_warnings_come_on_time_in_text_and_json_exec_path_and_supervised() {
+    concurrently(vec![
+        (
+            "1 minute, exec path, text",
+            Box::new(|| threshold_warning(1, "never", false)),
+        ),
+        (
+            "10 minutes, supervising, JSON",
+            Box::new(|| threshold_warning(10, "always", true)),
+        ),
+        (
+            "60 minutes, exec path (auto), JSON",
+            Box::new(|| threshold_warning(60, "auto", true)),
+        ),
+        (
+            "60 minutes, supervising, text",
+            Box::new(|| threshold_warning(60, "always", false)),
+        ),
+    ]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // stop
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn stop_ends_a_long_running_app_and_exits_77_as_pid1() {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, SOON);
@@ -368,7 +392,6 @@ fn stop_ends_a_long_running_app_and_exits_77_as_pid1() {
     assert!(now_ms() >= exp * 1000, "stopped before exp");
 }
 
-#[test]
 fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init_always() {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, SOON);
@@ -395,7 +418,6 @@ fn stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init
         .stderr_has("exiting 77 (credentials refused)");
 }
 
-#[test]
 fn stop_on_the_exec_path_stops_the_app_which_keeps_its_own_code_and_the_line_says_why() {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, SOON);
@@ -567,7 +589,7 @@ fn stop_leaves_nothing_behind_on_the_exec_path_and_when_supervising() {
     if !can_unshare(test_name) {
         return;
     }
-    for init in ["never", "always"] {
+    let case = |init: &'static str| {
         let fake = cloud(vec![]);
         let (t, _) = with_token(&fake, SOON);
         let t = t.env("SYSTEMPROMPT_ON_EXPIRY", "stop");
@@ -596,7 +618,11 @@ fn stop_leaves_nothing_behind_on_the_exec_path_and_when_supervising() {
             out.stderr
         );
         assert!(out.stdout.contains("ALONE"), "{init}: {}", out.stdout);
-    }
+    };
+    concurrently(vec![
+        ("exec path", Box::new(move || case("never"))),
+        ("supervising", Box::new(move || case("always"))),
+    ]);
 }
 
 #[test]
@@ -784,7 +810,6 @@ fn a_token_a_day_away_gives_one_timer_armed_for_the_hour_before_exp_on_the_exec_
     assert!(stdout.contains("entrypoint=0"), "{stdout}");
 }
 
-#[test]
 fn stop_on_the_exec_path_kills_an_app_that_ignores_sigterm_after_the_grace() {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, SOON);
@@ -836,7 +861,6 @@ fn a_bootstrap_that_fails_after_the_watcher_started_leaves_nothing_behind() {
     assert_eq!(fake.requests(), 1);
 }
 
-#[test]
 fn the_log_filter_mutes_the_lines_but_not_the_stop() {
     let fake = cloud(vec![]);
     let (t, exp) = with_token(&fake, SOON);
@@ -876,4 +900,40 @@ fn a_token_without_exp_is_not_watched() {
     assert_eq!(v["expiry_watch"], false);
     assert_eq!(v["expiry_warnings_at"], serde_json::json!([]));
     assert_eq!(v["expiry_error_at"], serde_json::Value::Null);
+}
+
+#[test]
+fn stop_ends_the_app_at_exp_as_pid1_with_init_always_and_on_the_exec_path() {
+    concurrently(vec![
+        (
+            "PID 1: exit 77",
+            Box::new(stop_ends_a_long_running_app_and_exits_77_as_pid1),
+        ),
+        (
+            "--init always, SIGTERM ignored: SIGKILL after the grace, exit 77",
+            Box::new(stop_kills_an_app_that_ignores_sigterm_after_the_grace_and_exits_77_with_init_always),
+        ),
+        (
+            "exec path: the app's own code, the line says why",
+            Box::new(stop_on_the_exec_path_stops_the_app_which_keeps_its_own_code_and_the_line_says_why),
+        ),
+        (
+            "exec path, SIGTERM ignored: SIGKILL after the grace",
+            Box::new(stop_on_the_exec_path_kills_an_app_that_ignores_sigterm_after_the_grace),
+        ),
+    ]);
+}
+
+#[test]
+fn the_lines_follow_the_log_format_the_filter_and_the_fly_fields() {
+    concurrently(vec![
+        (
+            "JSON with expires_at and the Fly fields",
+            Box::new(json_lines_carry_expires_at_and_the_fly_fields),
+        ),
+        (
+            "the filter mutes the lines, not the stop",
+            Box::new(the_log_filter_mutes_the_lines_but_not_the_stop),
+        ),
+    ]);
 }
