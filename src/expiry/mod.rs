@@ -18,8 +18,9 @@
 //! ([`Watch::to_args`]), never the environment.
 //!
 //! Times: the timer is `CLOCK_REALTIME` with an absolute expiry (`timerfd`), one arming per
-//! event, so the wait follows the wall clock `exp` is written in (also across a suspended
-//! machine or a clock step) and a token a day away costs one sleep until the first threshold.
+//! event, so the wait follows the wall clock `exp` is written in (a change of the clock moves
+//! it along, timerfd_create(2)) and a token a day away costs one sleep until the first
+//! threshold.
 
 pub mod detached;
 pub mod line;
