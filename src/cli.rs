@@ -39,6 +39,17 @@ ENVIRONMENT (values are never printed; empty or blank counts as unset):
   HTTPS_PROXY, NO_PROXY              proxy for the whoami call
   FLY_APP_NAME, FLY_MACHINE_ID, FLY_REGION   added to every log line when present";
 
+/// What `--version` prints after the name: the version, the git revision it was built from and
+/// the target triple (embedded by build.rs; no build time, so builds are reproducible).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (rev ",
+    env!("SP_ENTRYPOINT_REVISION"),
+    ", ",
+    env!("SP_ENTRYPOINT_TARGET"),
+    ")"
+);
+
 /// The whole help epilogue: variables, then the exit-code table.
 fn after_help() -> String {
     format!("{ENVIRONMENT}\n\n{}", exit::TABLE)
@@ -49,7 +60,7 @@ fn after_help() -> String {
 #[derive(Debug, Parser)]
 #[command(
     name = "sp-entrypoint",
-    version,
+    version = VERSION,
     about = "Validate SystemPrompt Cloud credentials at container boot, prove them with one whoami call, then run the app.",
     override_usage = "sp-entrypoint [OPTIONS] [--] COMMAND [ARGS]...\n       sp-entrypoint [OPTIONS] check [--json]",
     after_help = after_help(),
