@@ -229,7 +229,7 @@ fi
 if [ -z "${SP_IMAGE:-}" ]; then
     name="labels from the build: version, revision, created, source"
     label() { dk image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$1\"}}" "$final"; }
-    created_want=$(date -u -d "@$(git log -1 --format=%ct)" +%Y-%m-%dT%H:%M:%SZ)
+    created_want=$(date -u -d "@$(git log -1 --format=%ct "$image_revision" 2>/dev/null || echo 0)" +%Y-%m-%dT%H:%M:%SZ)
     if [ "$(label version)" = "$VERSION" ] && [ "$(label revision)" = "$image_revision" ] &&
         [ "$(label created)" = "$created_want" ] &&
         dk image inspect -f '{{json .Config.Labels}}' "$final" | grep -q '"org.opencontainers.image.source"'; then
@@ -316,7 +316,7 @@ net=(--network host -v "$tmp/ca.pem:/etc/sp/ca.pem:ro" -e SSL_CERT_FILE=/etc/sp/
 # The app: prints what it got. The token itself only as a hash prefix. (Single quotes: it
 # expands in the container's shell.)
 # shellcheck disable=SC2016
-APP='echo "app: uid=$(id -u):$(id -g) pid=$$ ppid=$PPID init=$(head -c 32 /proc/1/cmdline | tr "\0" " ")email=$SYSTEMPROMPT_USER_EMAIL url=$SYSTEMPROMPT_API_URL token=$(printf %s "$SYSTEMPROMPT_API_TOKEN" | sha256sum | cut -c1-16)"'
+APP='echo "app: uid=$(id -u):$(id -g) pid=$$ ppid=$PPID init=$(head -c 80 /proc/1/cmdline | tr "\0" " ")email=$SYSTEMPROMPT_USER_EMAIL url=$SYSTEMPROMPT_API_URL token=$(printf %s "$SYSTEMPROMPT_API_TOKEN" | sha256sum | cut -c1-16)"'
 rc=0
 # run TOKEN DOCKER-RUN-ARGS...: `docker run --rm` with the token passed by name (not in argv).
 run() {
@@ -328,13 +328,16 @@ run() {
     cat "$tmp/out" >>"$tmp/all"
 }
 app_ran_ok() { has "app: uid=$UID_GID " && has "email=$EMAIL url=$url token=$good_sha"; }
+# Is PID 1 the entrypoint? Under emulation its command line starts with the binfmt interpreter
+# (qemu's, with flag P: `INTERPRETER /sp-entrypoint ARGV0 ...`).
+pid1_is_entrypoint() { grep -qE 'init=(/[^ ]*qemu[^ ]* )?/sp-entrypoint ' "$tmp/out"; }
 
 name="https, good token: the app runs with the proven env"
 run "$good" "$app" sh -c "$APP"
 if [ $rc = 0 ] && app_ran_ok && has "credentials validated"; then ok "$name" "$(grep -o 'whoami_ms=[0-9.]*' "$tmp/out")"; else nok "$name" "rc=$rc"; fi
 
 name="as PID 1 the entrypoint supervises; the app is its child"
-if has "init=/sp-entrypoint" && has "ppid=1 " && ! has " pid=1 "; then ok "$name"; else nok "$name"; fi
+if pid1_is_entrypoint && has "ppid=1 " && ! has " pid=1 "; then ok "$name"; else nok "$name"; fi
 
 name="non-root: image USER $UID_GID, the app runs as it"
 user=$(dk image inspect -f '{{.Config.User}}' "$final")
@@ -379,7 +382,7 @@ if [ $rc = 0 ] && app_ran_ok && has "creds: 600"; then ok "$name"; else nok "$na
 
 name="docker run --init: the entrypoint execs the app under tini"
 run "$good" --init "$app" sh -c "$APP"
-if [ $rc = 0 ] && app_ran_ok && ! has "init=/sp-entrypoint"; then ok "$name"; else nok "$name" "rc=$rc"; fi
+if [ $rc = 0 ] && app_ran_ok && ! pid1_is_entrypoint; then ok "$name"; else nok "$name" "rc=$rc"; fi
 
 # stop_case NAME [DOCKER-RUN-ARGS...]: start `sleep`, wait until it runs, time `docker stop`.
 stop_case() {

@@ -113,7 +113,6 @@ case $(uname -m) in
     aarch64 | arm64) host_arch=arm64 ;;
     *) host_arch= ;;
 esac
-created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 source_url=${SP_SOURCE_URL:-$(git config --get remote.origin.url 2>/dev/null || true)}
 source_url=$(printf '%s' "$source_url" | sed -E 's#^([a-z+]+://)[^/@]*@#\1#') # no credentials
 for target in $TARGETS; do
@@ -124,10 +123,10 @@ for target in $TARGETS; do
     esac
     tag=$IMAGE_NAME:$VERSION-$arch
     [ -x "$OUT/linux-$arch/$NAME" ] || { echo "release: no $OUT/linux-$arch/$NAME" >&2; exit 1; }
-    # The revision the binary was built from, as its SBOM records it.
-    revision=$(python3 -c 'import json, sys
-props = json.load(open(sys.argv[1]))["metadata"]["component"]["properties"]
-print(next(p["value"] for p in props if p["name"] == "sp-entrypoint:revision"))' "$OUT/$NAME-$VERSION-$target.cdx.json")
+    # The revision the binary was built from and that commit's time, as its SBOM records them.
+    read -r revision created < <(python3 -c 'import json, sys
+m = json.load(open(sys.argv[1]))["metadata"]
+print(next(p["value"] for p in m["component"]["properties"] if p["name"] == "sp-entrypoint:revision"), m["timestamp"])' "$OUT/$NAME-$VERSION-$target.cdx.json")
     "$DOCKER" build -q -f Dockerfile.dist --platform "linux/$arch" \
         --build-arg VERSION="$VERSION" --build-arg REVISION="$revision" \
         --build-arg CREATED="$created" --build-arg SOURCE="$source_url" \
