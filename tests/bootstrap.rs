@@ -407,6 +407,51 @@ fn expired_token_is_refused_with_zero_requests() {
 }
 
 #[test]
+fn fixes_name_the_platforms_own_commands() {
+    // The platform comes from the environment: FLY_APP_NAME (Fly.io), KUBERNETES_SERVICE_HOST
+    // (Kubernetes), else Docker.
+    let platforms = [
+        (
+            "FLY_APP_NAME",
+            "fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... && fly deploy",
+            "fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... && fly deploy",
+        ),
+        (
+            "KUBERNETES_SERVICE_HOST",
+            "secretKeyRef",
+            "kubectl rollout restart",
+        ),
+        (
+            "HOSTNAME",
+            "docker run -e SYSTEMPROMPT_API_TOKEN",
+            "restart the container",
+        ),
+    ];
+    let fake = cloud(vec![]);
+    let expired = fake.token(EMAIL, -60);
+    for (var, set_fix, rotate_fix) in platforms {
+        let missing = Test::new().env(var, "x").args(["true"]).run();
+        missing.code(78).stderr_has(set_fix);
+        let other = if var == "FLY_APP_NAME" {
+            "kubectl"
+        } else {
+            "fly "
+        };
+        assert!(!missing.stderr.contains(other), "{var}: {}", missing.stderr);
+        Test::new()
+            .cloud(&fake)
+            .token(&expired)
+            .env(var, "x")
+            .args(["true"])
+            .run()
+            .code(77)
+            .stderr_has("`just login`")
+            .stderr_has(rotate_fix);
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
 fn token_expiring_within_the_hour_warns_with_the_time_left() {
     let fake = cloud(vec![]);
     let token = fake.token(EMAIL, 1800);

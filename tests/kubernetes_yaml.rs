@@ -157,8 +157,7 @@ fn credentials_come_from_the_secret_and_go_to_memory() {
     let var = |name: &str| {
         env.iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("env {name}"))
+            .map_or_else(|| panic!("env {name}"), |(_, v)| v.clone())
     };
     for (name, _) in &env {
         assert!(

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use super::spec::{self, SETTINGS, Setting};
 use crate::error::ConfigProblem;
+use crate::platform::Platform;
 use crate::token::Secret;
 
 /// The variables of the spec that the entrypoint reads, as read by envy. No `Debug`: it holds
@@ -116,12 +117,13 @@ fn zero_bytes(mut bytes: Vec<u8>) {
 pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
 
 /// Problems and warnings collected while loading.
-#[derive(Default)]
 pub struct Report {
     /// Every problem, in the order found.
     pub problems: Vec<ConfigProblem>,
     /// Warnings to log when the configuration is valid.
     pub warnings: Vec<String>,
+    /// Where the container runs: the fixes name its own way to set a variable.
+    pub platform: Platform,
 }
 
 /// A required value (token or email) and where it came from.
@@ -141,6 +143,21 @@ pub(super) struct Required {
 }
 
 /// The problem of a variable that holds the token (or a value with the token inside).
+/// How to set a required variable that is missing, in the platform's own terms.
+pub(super) fn set_it(platform: Platform, var: &str, file_var: &str) -> String {
+    match platform {
+        Platform::Fly => format!(
+            "set it as a secret (`fly secrets set --stage {var}=... && fly deploy`), or set {file_var} to a file holding it"
+        ),
+        Platform::Kubernetes => format!(
+            "set it from a Secret (`env: valueFrom: secretKeyRef`), or mount the Secret as a volume and set {file_var} to the file"
+        ),
+        Platform::Docker => format!(
+            "pass it to the container (`docker run -e {var}`, with {var} set where docker runs), or mount a file holding it and set {file_var} to its path"
+        ),
+    }
+}
+
 pub(super) fn token_elsewhere() -> String {
     format!(
         "holds what looks like the API token; put the token in {} (or a file named by {}) and give this variable its own value",
@@ -232,9 +249,7 @@ impl Report {
             (None, None) => {
                 self.problem(
                     var,
-                    format!(
-                        "not set; set it (fly secrets set {var}=...) or {file_var} to a file holding it"
-                    ),
+                    format!("not set; {}", set_it(self.platform, var, file_var)),
                 );
                 None
             }
