@@ -276,7 +276,9 @@ app_base=sp-docker-smoke:busybox-$ID
 timeout 300 "${build[@]}" -q --platform "$PLATFORM" -t "$app_base" "$base_ctx" >/dev/null
 images+=("$app_base")
 example=sp-docker-smoke:example-$ID
-timeout 300 "${build[@]}" -q --platform "$PLATFORM" -f examples/Dockerfile \
+fly_dockerfile=$(sed -n 's/^[[:space:]]*dockerfile[[:space:]]*=[[:space:]]*"\(.*\)"[[:space:]]*$/\1/p' fly.toml)
+[ "$fly_dockerfile" = examples/Dockerfile ] || die "fly.toml builds '$fly_dockerfile', not examples/Dockerfile"
+timeout 300 "${build[@]}" -q --platform "$PLATFORM" -f "$fly_dockerfile" \
     --build-arg SP_ENTRYPOINT_IMAGE="$final" --build-arg APP_BASE="$app_base" -t "$example" . >/dev/null
 images+=("$example")
 
