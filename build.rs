@@ -12,6 +12,11 @@ use std::process::Command;
 const MAX_REVISION: usize = 64;
 
 fn main() {
+    version_info();
+}
+
+/// `SP_ENTRYPOINT_REVISION` and `SP_ENTRYPOINT_TARGET` for `--version` (see the module docs).
+fn version_info() {
     println!("cargo::rerun-if-env-changed=SP_ENTRYPOINT_REVISION");
     let revision = std::env::var("SP_ENTRYPOINT_REVISION")
         .ok()
