@@ -68,7 +68,13 @@ fn from_git() -> Option<String> {
     if let Some(common) = git(&["rev-parse", "--git-common-dir"]).map(absolute) {
         watch(&common.join("packed-refs"));
         if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            watch(&common.join(branch));
+            let loose = common.join(&branch);
+            if loose.exists() {
+                watch(&loose);
+            } else if let Some(dir) = loose.parent() {
+                // Packed (after `git gc`): the next commit writes the loose ref in there.
+                watch(dir);
+            }
         }
     }
     Some(revision)
