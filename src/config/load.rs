@@ -120,11 +120,11 @@ pub struct Loaded {
 /// variable at fault, `X / X_FILE` when both are set, or `--option / VARIABLE` for options. No
 /// message or warning contains the token.
 pub fn load(cli: &CliValues, env: &[(String, String)], read_file: ReadFile<'_>) -> Loaded {
-    let mut r = Report {
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        platform: Platform::detect(|name| env.iter().any(|(k, _)| k == name)),
-    };
+    let mut r = Report::default();
+    r.set_platform(Platform::detect(|name| {
+        env.iter()
+            .any(|(k, _)| AsRef::<std::ffi::OsStr>::as_ref(k) == name)
+    }));
     let mut env = Env::read(env).unwrap_or_else(|e| {
         // Unreachable with string values and de-duplicated names; reported, not panicked.
         r.problem(
@@ -398,7 +398,7 @@ impl Report {
             grace,
             scrub_token,
             ssl_cert_file,
-            platform: self.platform,
+            platform: self.platform.unwrap_or(Platform::Docker),
         }
     }
 }

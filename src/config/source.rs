@@ -12,7 +12,6 @@ use std::path::Path;
 
 use super::spec::{self, SETTINGS, Setting};
 use crate::error::ConfigProblem;
-use crate::platform::Platform;
 use crate::token::Secret;
 
 /// The variables of the spec that the entrypoint reads, as read by envy. No `Debug`: it holds
@@ -117,13 +116,15 @@ fn zero_bytes(mut bytes: Vec<u8>) {
 pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
 
 /// Problems and warnings collected while loading.
+#[derive(Default)]
 pub struct Report {
+    /// Where the container runs (`None`: not detected, taken as Docker): the fixes name its
+    /// own way to set a variable.
+    pub platform: Option<crate::platform::Platform>,
     /// Every problem, in the order found.
     pub problems: Vec<ConfigProblem>,
     /// Warnings to log when the configuration is valid.
     pub warnings: Vec<String>,
-    /// Where the container runs: the fixes name its own way to set a variable.
-    pub platform: Platform,
 }
 
 /// A required value (token or email) and where it came from.
@@ -143,9 +144,15 @@ pub(super) struct Required {
 }
 
 /// The problem of a variable that holds the token (or a value with the token inside).
-/// How to set a required variable that is missing, in the platform's own terms.
-pub(super) fn set_it(platform: Platform, var: &str, file_var: &str) -> String {
-    match platform {
+/// How to set a required variable that is missing, in the platform's own terms (`None`: not
+/// detected, taken as Docker).
+pub(super) fn set_it(
+    platform: Option<crate::platform::Platform>,
+    var: &str,
+    file_var: &str,
+) -> String {
+    use crate::platform::Platform;
+    match platform.unwrap_or(Platform::Docker) {
         Platform::Fly => format!(
             "set it as a secret (`fly secrets set --stage {var}=... && fly deploy`), or set {file_var} to a file holding it"
         ),
@@ -167,6 +174,11 @@ pub(super) fn token_elsewhere() -> String {
 }
 
 impl Report {
+    /// Record where the container runs: the fixes name its own way to set a variable.
+    pub fn set_platform(&mut self, platform: crate::platform::Platform) {
+        self.platform = Some(platform);
+    }
+
     /// Record a problem with `var` (a variable, an option, or `--option / VARIABLE`).
     pub fn problem(&mut self, var: &str, message: impl Into<String>) {
         self.problems.push(ConfigProblem {
