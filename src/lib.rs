@@ -118,9 +118,9 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
     // 1. Configuration (logging first, so that every later stage can warn).
     let loaded = config::load(&parsed.cli, &utf8_env(os_env), &|p| std::fs::read(p));
     let log = logging::init(&loaded.log);
-    let context = expiry::Context::new(&loaded.log, |name| os_env.iter().any(|(k, _)| k == name));
     log.in_scope(|| {
         let cfg = configuration(loaded.config)?;
+        let context = expiry::Context::new(&loaded.log, cfg.platform);
         let now = timefmt::now_unix();
         // 2. Expiry, and the watch of the app's run (on the exec path its process starts now,
         //    so that the fork's aftermath overlaps the whoami request).
@@ -327,13 +327,15 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
         Expiry::Expired { ago } => Err(Error::Expired {
             expired_at: timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
             ago: timefmt::human_duration(ago),
+            platform: cfg.platform,
         }),
         Expiry::ExpiresSoon { remaining } => {
             tracing::warn!(
-                "{} expires in {} (at {}); log in again soon and update the secret",
+                "{} expires in {} (at {}); log in again soon (`just login`), then {}",
                 vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
-                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now))
+                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+                cfg.platform.rotate_token()
             );
             Ok(())
         }
@@ -365,6 +367,7 @@ fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, R
         token: &cfg.token,
         budget: cfg.whoami_timeout,
         ssl_cert_file: cfg.ssl_cert_file.clone(),
+        platform: cfg.platform,
     };
     let outcome = runtime.block_on(async {
         tokio::select! {

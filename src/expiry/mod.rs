@@ -75,16 +75,15 @@ pub struct Context {
 }
 
 impl Context {
-    /// From the logging settings and the raw environment (`is_set(NAME)`, see
-    /// [`Platform::detect`]).
-    pub fn new(log: &LogSettings, is_set: impl Fn(&str) -> bool) -> Context {
+    /// From the logging settings and the platform (detected by [`crate::config::load`]).
+    pub fn new(log: &LogSettings, platform: Platform) -> Context {
         Context {
             style: Style {
                 format: log.format,
                 shown: Shown::from_filter(&log.filter),
                 fly: log.fly.clone(),
             },
-            platform: Platform::detect(is_set),
+            platform,
         }
     }
 }
