@@ -1128,7 +1128,7 @@ mod tests {
         let (c, warnings) = ok(&CliSettings::default(), &good_env());
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(c.token.expose(), token(EXP));
-        assert_eq!(c.claims.exp, Some(EXP));
+        assert_eq!(c.claims.exp, Ok(i64::try_from(EXP).unwrap()));
         assert_eq!(c.email, EMAIL);
         assert_eq!(c.api_url, DEFAULT_API_URL);
         assert!(!c.token_from_file && !c.email_from_file);
@@ -1622,7 +1622,7 @@ mod tests {
             &CliSettings::default(),
             &with(good_env(), vars::API_TOKEN, &token(1)),
         );
-        assert_eq!(c.claims.exp, Some(1));
+        assert_eq!(c.claims.exp, Ok(1));
     }
 
     // ---- email ----

@@ -16,7 +16,7 @@ pub mod exit {
     pub const CANT_CREATE: u8 = 73;
     /// API protocol error: a redirect, another 4xx, an unexpected or oversized body (`EX_PROTOCOL`).
     pub const PROTOCOL: u8 = 76;
-    /// Credentials refused: token expired, 401/403, email mismatch (`EX_NOPERM`).
+    /// Credentials refused: token expired (or its expiry unreadable by the app), 401/403, email mismatch (`EX_NOPERM`).
     pub const REFUSED: u8 = 77;
     /// Configuration: a variable or `_FILE` missing or invalid, a malformed token (`EX_CONFIG`).
     pub const CONFIG: u8 = 78;
@@ -38,7 +38,7 @@ EXIT CODES:
   70       internal error (an OS call that should not fail)
   73       the credentials file cannot be written
   76       API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large
-  77       credentials refused: token expired, 401/403, email mismatch
+  77       credentials refused: token expired (or an expiry the app cannot read), 401/403, email mismatch
   78       configuration: a variable or _FILE missing or invalid, malformed token
   126      COMMAND found but not executable
   127      COMMAND not found
@@ -80,6 +80,16 @@ pub enum Error {
         expired_at: String,
         /// Human duration since expiry, e.g. `2h 5m`.
         ago: String,
+    },
+
+    /// The token's `exp` cannot be read the way the SystemPrompt app reads it (which then
+    /// treats the token as expired); nothing was sent.
+    #[error(
+        "SYSTEMPROMPT_API_TOKEN: the token's expiry cannot be read: {problem}; the SystemPrompt app would treat it as expired (and refuse the credentials), so nothing was sent; log in again (`just login`) and update the secret"
+    )]
+    ExpiryUnreadable {
+        /// Why `exp` cannot be read.
+        problem: crate::token::ExpProblem,
     },
 
     /// The API answered 401 or 403.
@@ -188,9 +198,10 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Config(_) => exit::CONFIG,
-            Error::Expired { .. } | Error::Rejected { .. } | Error::EmailMismatch { .. } => {
-                exit::REFUSED
-            }
+            Error::Expired { .. }
+            | Error::ExpiryUnreadable { .. }
+            | Error::Rejected { .. }
+            | Error::EmailMismatch { .. } => exit::REFUSED,
             Error::Unavailable { .. } => exit::UNAVAILABLE,
             Error::Protocol { .. } => exit::PROTOCOL,
             Error::WriteCredentials { .. } => exit::CANT_CREATE,

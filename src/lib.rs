@@ -228,17 +228,7 @@ fn run(
     }
 
     if let Some(path) = &cfg.write_credentials {
-        let credentials = Credentials {
-            api_token: token::Secret::new(cfg.token.expose().to_owned()),
-            api_url: cfg.api_url.clone(),
-            authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
-            user_email: cfg.email.clone(),
-            last_validated_at: proof
-                .as_ref()
-                .ok()
-                .map(|_| timefmt::rfc3339(timefmt::now_unix())),
-        };
-        credentials.write_atomic(path)?;
+        credentials_for(&cfg, proof.as_ref().ok(), now).write_atomic(path)?;
         tracing::debug!(path = %path.display(), "credentials file written");
     }
 
@@ -285,23 +275,44 @@ fn run(
     }
 }
 
-/// Refuse an expired token before any request; warn when it expires within the hour.
+/// The credentials the app reads next. After a successful whoami: the server's `user.email`
+/// (as the app's own login writes it), and `last_validated_at` only when the app would also
+/// have parsed the answer (otherwise `null` and one warning: the app validates again itself).
+/// Without a whoami (the escape hatch), the configured email and no `last_validated_at`.
+fn credentials_for(cfg: &Config, proof: Option<&Identity>, now: u64) -> Credentials {
+    let validated = proof.and_then(|id| match &id.app_parse_error {
+        None => Some(timefmt::rfc3339(timefmt::now_unix())),
+        Some(field) => {
+            tracing::warn!(
+                "last_validated_at not written: the SystemPrompt app would not parse the whoami answer ({field}), so it will call whoami again itself"
+            );
+            None
+        }
+    });
+    Credentials {
+        api_token: token::Secret::new(cfg.token.expose().to_owned()),
+        api_url: cfg.api_url.clone(),
+        authenticated_at: timefmt::rfc3339(token::login_time(&cfg.claims, now)),
+        user_email: proof.map_or_else(|| cfg.email.clone(), |id| id.email.clone()),
+        last_validated_at: validated,
+    }
+}
+
+/// Refuse an expired token, or one whose expiry the app cannot read, before any request; warn
+/// when it expires within the hour.
 fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
     match token::expiry(&cfg.claims, now) {
         Expiry::Expired { ago } => Err(Error::Expired {
-            expired_at: timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+            expired_at: timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default()),
             ago: timefmt::human_duration(ago),
         }),
+        Expiry::Unreadable(problem) => Err(Error::ExpiryUnreadable { problem }),
         Expiry::ExpiresSoon { remaining } => {
             tracing::warn!(
                 "SYSTEMPROMPT_API_TOKEN expires in {} (at {}); log in again soon and update the secret",
                 timefmt::human_duration(remaining),
-                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now))
+                timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default())
             );
-            Ok(())
-        }
-        Expiry::Unknown => {
-            tracing::warn!("SYSTEMPROMPT_API_TOKEN has no `exp` claim; its expiry is unknown");
             Ok(())
         }
         Expiry::Valid { .. } => Ok(()),
@@ -335,17 +346,31 @@ fn prove(
             e = stop.wait() => Err(e),
         }
     })?;
-    let checked = outcome.and_then(|id| {
-        if id.email.to_lowercase() == cfg.email.to_lowercase() {
-            Ok(id)
-        } else {
-            Err(Error::EmailMismatch {
-                expected: cfg.email.clone(),
-                actual: id.email,
-            })
-        }
-    });
+    let checked = outcome.and_then(|id| match_email(cfg, id));
     Ok((checked, runtime))
+}
+
+/// The email match: the server's `user.email` equals the configured one, ignoring case. The
+/// server's value is what the credentials file gets (as the app's own login writes it), so it
+/// must also pass the email rule the app applies when it loads the file (a case-insensitive
+/// match does not guarantee that for every Unicode character).
+fn match_email(cfg: &Config, id: Identity) -> Result<Identity, Error> {
+    if id.email.to_lowercase() != cfg.email.to_lowercase() {
+        return Err(Error::EmailMismatch {
+            expected: cfg.email.clone(),
+            actual: id.email,
+        });
+    }
+    match config::validate_email(&id.email) {
+        Ok(()) => Ok(id),
+        Err(why) => Err(Error::Protocol {
+            url: cfg.api_url.clone(),
+            reason: format!(
+                "user.email {} matches SYSTEMPROMPT_USER_EMAIL but is not an address the SystemPrompt app accepts: it {why}",
+                id.email
+            ),
+        }),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -353,16 +378,19 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn expires_text(cfg: &Config, now: u64) -> String {
-    cfg.claims.exp.map_or_else(
-        || "never (no exp claim)".to_owned(),
-        |exp| {
-            format!(
-                "{} (in {})",
-                timefmt::rfc3339(exp),
-                timefmt::human_duration(exp.saturating_sub(now))
-            )
-        },
-    )
+    match cfg.claims.exp {
+        Ok(exp) => format!(
+            "{} (in {})",
+            timefmt::rfc3339_signed(exp),
+            timefmt::human_duration(remaining(exp, now))
+        ),
+        Err(problem) => format!("unreadable ({problem})"),
+    }
+}
+
+/// Seconds from `now` to `exp`, 0 when past.
+fn remaining(exp: i64, now: u64) -> u64 {
+    u64::try_from(exp).map_or(0, |exp| exp.saturating_sub(now))
 }
 
 fn log_success(cfg: &Config, id: &Identity, now: u64) {
@@ -381,16 +409,16 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
         Expiry::Valid { .. } => "valid",
         Expiry::ExpiresSoon { .. } => "expires_soon",
         Expiry::Expired { .. } => "expired",
-        Expiry::Unknown => "unknown",
+        Expiry::Unreadable(_) => "unreadable",
     };
-    let authenticated_at = timefmt::rfc3339(cfg.claims.iat.unwrap_or(now));
+    let authenticated_at = timefmt::rfc3339(token::login_time(&cfg.claims, now));
     if json {
         let mut v = serde_json::json!({
             "user_email": cfg.email,
             "api_url": cfg.api_url,
             "authenticated_at": authenticated_at,
-            "expires_at": cfg.claims.exp.map(timefmt::rfc3339),
-            "expires_in_secs": cfg.claims.exp.map(|e| e.saturating_sub(now)),
+            "expires_at": cfg.claims.exp.ok().map(timefmt::rfc3339_signed),
+            "expires_in_secs": cfg.claims.exp.ok().map(|e| remaining(e, now)),
             "token_status": status,
             "validated": proof.is_ok(),
             "credentials_file": cfg.write_credentials.as_ref().map(|p| p.display().to_string()),
@@ -401,6 +429,10 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 v["user_name"] = id.name.clone().into();
                 v["whoami_latency_ms"] = ms(id.latency).into();
                 v["whoami_attempts"] = id.attempts.into();
+                // The second reading: whether the app would parse the answer too (which is
+                // what allows `last_validated_at`).
+                v["app_parses_answer"] = id.app_parse_error.is_none().into();
+                v["app_parse_error"] = id.app_parse_error.clone().into();
             }
             Err(e) => {
                 v["validation_error"] = e.to_string().into();
@@ -429,6 +461,14 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 if id.attempts == 1 { "" } else { "s" }
             ),
             Err(e) => println!("validated:         NO ({e})"),
+        }
+        if let Ok(id) = proof {
+            match &id.app_parse_error {
+                None => println!("app parses answer: yes (last_validated_at is written)"),
+                Some(field) => println!(
+                    "app parses answer: NO ({field}); last_validated_at is withheld, the app will call whoami itself"
+                ),
+            }
         }
         if let Some(p) = &cfg.write_credentials {
             println!("credentials_file:  {}", p.display());

@@ -16,7 +16,11 @@ use sp_entrypoint::error::Error;
 use sp_entrypoint::timefmt;
 use sp_entrypoint::token::{self, Secret};
 
-use sp_entrypoint::token::base64url_encode as b64;
+/// base64url without padding, as tokens use it.
+fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
 
 /// A well-formed token: an optional prefix, a header, claims with `exp`/`iat`, a signature.
 fn token_strategy() -> impl Strategy<Value = (String, u64, u64)> {
@@ -155,13 +159,17 @@ proptest! {
         prop_assert_eq!(cfg.token.expose(), tok.as_str());
         prop_assert_eq!(&cfg.email, &email);
         prop_assert_eq!(&cfg.api_url, &norm);
-        prop_assert_eq!((cfg.claims.exp, cfg.claims.iat), (Some(exp), Some(iat)));
+        prop_assert_eq!(
+            (cfg.claims.exp, cfg.claims.iat),
+            (Ok(exp.cast_signed()), Some(iat.cast_signed()))
+        );
 
         // The credentials as the bootstrap builds them.
         let creds = Credentials {
             api_token: Secret::new(cfg.token.expose().to_owned()),
             api_url: cfg.api_url.clone(),
-            authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(0)),
+            // At a `now` after every generated `iat` (all in the past, so each is the login time).
+            authenticated_at: timefmt::rfc3339(token::login_time(&cfg.claims, 2_000_000_000)),
             user_email: cfg.email.clone(),
             last_validated_at: validated.map(timefmt::rfc3339),
         };
@@ -182,7 +190,11 @@ proptest! {
                 last_validated_at: validated.map(timefmt::rfc3339),
             }
         );
-        prop_assert_eq!(timefmt::parse_rfc3339(&timefmt::rfc3339(iat)), Some(iat));
+        let read = time::OffsetDateTime::parse(
+            &timefmt::rfc3339(iat),
+            &time::format_description::well_known::Rfc3339,
+        );
+        prop_assert_eq!(read.map(time::OffsetDateTime::unix_timestamp).ok(), Some(iat.cast_signed()));
         // `Debug` never shows the token.
         let debug = format!("{creds:?} {cfg:?}");
         prop_assert!(!debug.contains(&tok));

@@ -314,11 +314,25 @@ fn other_4xx_and_501_are_protocol_errors_not_retried() {
 }
 
 #[test]
-fn other_2xx_is_a_protocol_error() {
+fn any_2xx_with_the_identity_proves_the_token() {
+    // Issue 10: the app reads any 2xx as JSON; a 201 or 203 with the identity is a proof.
+    for status in [
+        "201 Created",
+        "203 Non-Authoritative Information",
+        "299 Whatever",
+    ] {
+        let fake = serve(vec![json(status, ME)]);
+        let id = call(&fake.url(), BUDGET, None).0.unwrap();
+        assert_eq!(
+            (id.email.as_str(), id.app_parse_error),
+            ("user@example.com", None)
+        );
+    }
+    // A 2xx without a body is still no proof.
     let fake = serve(vec![http("204 No Content", &[], "")]);
     let reason = protocol_reason(call(&fake.url(), BUDGET, None).0);
     assert!(
-        reason.contains("HTTP 204 No Content; expected HTTP 200"),
+        reason.contains("HTTP 204 with an empty body; expected JSON with user.email"),
         "{reason}"
     );
 }
@@ -468,12 +482,26 @@ fn invalid_json_empty_body_and_missing_email_are_protocol_errors() {
 }
 
 #[test]
-fn a_wrong_content_type_is_a_protocol_error() {
+fn the_content_type_is_not_required_but_a_web_page_is_no_proof() {
+    // Issue 10: the app ignores the Content-Type, so the proof does too.
     for headers in [&[("Content-Type", "text/html; charset=utf-8")][..], &[]] {
         let fake = serve(vec![http("200 OK", headers, ME)]);
-        let reason = protocol_reason(call(&fake.url(), BUDGET, None).0);
-        assert!(reason.contains("expected application/json"), "{reason}");
+        let id = call(&fake.url(), BUDGET, None).0.unwrap();
+        assert_eq!(id.email, "user@example.com");
     }
+    // A captive portal's page is not JSON: refused, with the hint.
+    let fake = serve(vec![http(
+        "200 OK",
+        &[("Content-Type", "text/html; charset=utf-8")],
+        "<html>Sign in</html>",
+    )]);
+    let reason = protocol_reason(call(&fake.url(), BUDGET, None).0);
+    assert!(
+        reason.contains("not the expected JSON")
+            && reason
+                .contains("Content-Type text/html; charset=utf-8: is SYSTEMPROMPT_API_URL the API"),
+        "{reason}"
+    );
 }
 
 #[test]
