@@ -70,6 +70,16 @@ pub struct Claims {
     pub iat: Option<i64>,
 }
 
+/// No claims at all: no `exp` (unreadable, [`ExpProblem::Missing`]) and no `iat`.
+impl Default for Claims {
+    fn default() -> Claims {
+        Claims {
+            exp: Err(ExpProblem::Missing),
+            iat: None,
+        }
+    }
+}
+
 /// Why the SystemPrompt app could not read a token's `exp` (it then treats the token as
 /// expired, and refuses a credentials file holding it). The message follows "the token's
 /// expiry cannot be read: ".
