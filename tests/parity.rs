@@ -270,6 +270,25 @@ fn a_server_email_the_app_would_refuse_is_never_written() {
     assert_eq!(fake.requests(), 1);
 }
 
+#[test]
+fn the_readme_write_credentials_example_works() {
+    // README, "Where the app reads the credentials file": the app (here `cat`) finds the file.
+    let fake = cloud(vec![]);
+    let dir = scratch("readme");
+    let path = dir.join(".systemprompt/credentials.json");
+    let p = path.to_str().unwrap();
+    // (`cat` itself would print the token, which the harness refuses to see on any output.)
+    let out = Test::new()
+        .cloud(&fake)
+        .args(["--write-credentials", p, "--", "grep", "user_email", p])
+        .run();
+    out.code(0)
+        .stdout_has(&format!(r#""user_email": "{EMAIL}""#));
+    let v = file_json(&path);
+    assert_eq!(v["api_url"], fake.url().as_str());
+    assert!(dir.join(".systemprompt/.gitignore").exists());
+}
+
 // ---- 4. --scrub-token on Fly.io --------------------------------------------------------------
 
 #[test]

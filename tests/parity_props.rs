@@ -11,7 +11,7 @@
 //! - and it does start the app whenever the app would accept the token, the answer and the
 //!   email (it refuses nothing the app accepts, bar the documented stricter email rule).
 //!
-//! Cases: 48 in `cargo test`; set `PROPTEST_CASES` for a longer run (README, "Tests").
+//! Cases: 48 in `cargo test`; set `PROPTEST_CASES` for a longer run (README, "Development").
 
 mod common;
 mod contract;
