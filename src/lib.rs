@@ -24,8 +24,8 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 use crate::cli::{Mode, ParseOutcome};
-use crate::config::Config;
-use crate::credentials::Credentials;
+use crate::config::{Config, vars};
+use crate::credentials::{Credentials, Proven};
 use crate::error::Error;
 use crate::logging::Logger;
 use crate::stop::StopSignals;
@@ -172,7 +172,8 @@ fn unless_allowed(cfg: &Config, proof: Proof) -> Result<Proof, Error> {
     match proof {
         Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => {
             tracing::warn!(
-                "SECURITY: SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1: starting the app with UNVALIDATED credentials after a failed whoami (it would have exited {}): {e}",
+                "SECURITY: {}=1: starting the app with UNVALIDATED credentials after a failed whoami (it would have exited {}): {e}",
+                vars::ALLOW_UNVALIDATED.var,
                 e.code()
             );
             Ok(Err(e))
@@ -187,32 +188,26 @@ fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error>
     let Some(path) = &cfg.write_credentials else {
         return Ok(());
     };
-    credentials_for(cfg, proof.as_ref().ok(), now).write_atomic(path)?;
+    let proven = proof.as_ref().ok().map(|id| Proven {
+        email: &id.email,
+        validated_at: fresh(id),
+    });
+    Credentials::new(cfg, now, proven).write_atomic(path)?;
     tracing::debug!(path = %path.display(), "credentials file written");
     Ok(())
 }
 
-/// The credentials the app reads next. After a successful whoami: the server's `user.email`
-/// (as the app's own login writes it), and `last_validated_at` only when the app would also
-/// have parsed the answer (otherwise `null` and one warning: the app validates again itself).
-/// Without a whoami (the escape hatch), the configured email and no `last_validated_at`.
-/// `authenticated_at` is the token's `iat` when it is a sane past instant, otherwise now.
-fn credentials_for(cfg: &Config, proof: Option<&Identity>, now: u64) -> Credentials {
-    let validated = proof.and_then(|id| match &id.app_parse_error {
-        None => Some(timefmt::rfc3339(timefmt::now_unix())),
+/// When whoami succeeded, for `last_validated_at`: now, only when the app would also have
+/// parsed the answer; otherwise `None` and one warning (the app then validates again itself).
+fn fresh(id: &Identity) -> Option<u64> {
+    match &id.app_parse_error {
+        None => Some(timefmt::now_unix()),
         Some(field) => {
             tracing::warn!(
                 "last_validated_at not written: the SystemPrompt app would not parse the whoami answer ({field}), so it will call whoami again itself"
             );
             None
         }
-    });
-    Credentials {
-        api_token: token::Secret::new(cfg.token.expose().to_owned()),
-        api_url: cfg.api_url.clone(),
-        authenticated_at: timefmt::rfc3339(token::login_time(&cfg.claims, now)),
-        user_email: proof.map_or_else(|| cfg.email.clone(), |id| id.email.clone()),
-        last_validated_at: validated,
     }
 }
 
@@ -284,7 +279,8 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
         Expiry::Unreadable(problem) => Err(Error::ExpiryUnreadable { problem }),
         Expiry::ExpiresSoon { remaining } => {
             tracing::warn!(
-                "SYSTEMPROMPT_API_TOKEN expires in {} (at {}); log in again soon and update the secret",
+                "{} expires in {} (at {}); log in again soon and update the secret",
+                vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
                 timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default())
             );
@@ -338,8 +334,9 @@ fn match_email(cfg: &Config, id: Identity) -> Result<Identity, Error> {
         Err(why) => Err(Error::Protocol {
             url: cfg.api_url.clone(),
             reason: format!(
-                "user.email {} matches SYSTEMPROMPT_USER_EMAIL but is not an address the SystemPrompt app accepts: it {why}",
-                id.email
+                "user.email {} matches {} but is not an address the SystemPrompt app accepts: it {why}",
+                id.email,
+                vars::USER_EMAIL.var
             ),
         }),
     }

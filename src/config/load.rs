@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
-use super::source::{CliValues, Env, ReadFile, Report, Required, Sourced, TOKEN_ELSEWHERE, shown};
+use super::source::{CliValues, Env, ReadFile, Report, Required, Sourced, shown, token_elsewhere};
 use super::spec::{
     self, ALLOW_UNVALIDATED, API_TOKEN, API_TOKEN_FILE, API_URL, DEFAULT_API_URL, GRACE, INIT,
     Kind, LOG, LOG_FORMAT, SCRUB_TOKEN, SSL_CERT_FILE, Setting, USER_EMAIL, USER_EMAIL_FILE,
@@ -250,7 +250,7 @@ impl Report {
             USER_EMAIL.var
         };
         if super::source::contains_token(email.value.expose()) {
-            self.problem(var, TOKEN_ELSEWHERE);
+            self.problem(var, token_elsewhere());
             return None;
         }
         match validate_email(email.value.expose()) {
@@ -365,12 +365,16 @@ impl Report {
     fn options(&mut self, cli: &CliValues, env: &Env) -> Config {
         let allow_unvalidated = self.exactly_one(&ALLOW_UNVALIDATED, cli, env);
         let scrub_token = self.yes_no(&SCRUB_TOKEN, cli, env);
-        // On Fly.io (FLY_APP_NAME present, even empty) the app never reads the file: without
-        // the token in its environment it has no credentials at all.
+        // On Fly.io (its app-name variable present, even empty) the app never reads the file:
+        // without the token in its environment it has no credentials at all.
         if scrub_token && env.get(&spec::FLY_APP_NAME).is_some() {
             self.problem(
                 &SCRUB_TOKEN.problem_name(),
-                "cannot be used on Fly.io (FLY_APP_NAME is set): there the SystemPrompt app reads its credentials only from the environment, never from a credentials file, so it would have none; drop --scrub-token / SYSTEMPROMPT_SCRUB_TOKEN",
+                format!(
+                    "cannot be used on Fly.io ({} is set): there the SystemPrompt app reads its credentials only from the environment, never from a credentials file, so it would have none; drop {}",
+                    spec::FLY_APP_NAME.var,
+                    SCRUB_TOKEN.problem_name()
+                ),
             );
         }
         let whoami_timeout = self.seconds(&WHOAMI_TIMEOUT, cli, env);
@@ -380,7 +384,11 @@ impl Report {
             Ok(Some(v)) => parse_init_mode(&v).unwrap_or_else(|| {
                 self.problem(
                     &INIT.problem_name(),
-                    format!("{} is not a mode; {init_hint} (default: auto)", shown(&v)),
+                    format!(
+                        "{} is not a mode; {init_hint} (default: {})",
+                        shown(&v),
+                        INIT.default_shown().unwrap_or_default()
+                    ),
                 );
                 InitMode::Auto
             }),

@@ -57,7 +57,8 @@ pub(crate) fn parse_user(
                 sanitize(content_type, secret, 60)
             };
             format!(
-                " (Content-Type {got}: is SYSTEMPROMPT_API_URL the API, not a web page or a captive portal?)"
+                " (Content-Type {got}: is {} the API, not a web page or a captive portal?)",
+                crate::config::vars::API_URL.var
             )
         };
         redact(
