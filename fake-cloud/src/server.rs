@@ -87,7 +87,7 @@ pub struct Counters {
     pub streams_ended: AtomicUsize,
 }
 
-/// The most request heads kept by [`Shared::record`] (a benchmark's herd is not recorded
+/// The most request heads kept for [`crate::FakeCloud::seen`] (a benchmark's herd is not recorded
 /// without bound).
 pub const MAX_SEEN: usize = 10_000;
 
