@@ -101,97 +101,176 @@ pub(crate) fn parse_user(
 /// `last_validated_at` be written, since the app skips its own whoami for 900 s after it.
 ///
 /// The shape is the app's, as written down in `cloud-api.md` ("The whoami answer, as the app
-/// parses it"); unknown fields are ignored, as there.
+/// parses it"); unknown fields are ignored, as there. The messages follow serde's wording (the
+/// app deserialises with serde). One difference: a key given twice counts once, with its last
+/// value (a typed serde struct refuses it); no server sends that.
 pub(crate) fn app_parse_error(body: &[u8], secret: &str) -> Option<String> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let (path, reason) = match serde_path_to_error::deserialize::<_, app::Me>(&mut de) {
-        Ok(_) => match de.end() {
-            Ok(()) => return None,
-            Err(e) => (String::new(), e.to_string()),
-        },
-        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+    let reason = match serde_json::from_slice::<Value>(body) {
+        Ok(me) => app_shape(&me).err()?,
+        Err(e) => e.to_string(),
     };
-    let reason = sanitize(&reason, secret, MAX_DETAIL);
-    Some(if path.is_empty() || path == "." {
-        reason
-    } else {
-        format!("{}: {reason}", sanitize(&path, secret, MAX_DETAIL))
-    })
+    Some(sanitize(&reason, secret, MAX_DETAIL))
 }
 
-/// The whoami answer as the SystemPrompt app deserialises it (`cloud-api.md`): the types
-/// only, never read. `Option` fields may be absent or `null`; `tenants` may be absent but not
-/// `null`.
-#[allow(dead_code)]
-mod app {
-    use serde::Deserialize;
+use serde_json::{Map, Value};
 
-    #[derive(Deserialize)]
-    pub(super) struct Me {
-        user: User,
-        customer: Option<Customer>,
-        #[serde(default)]
-        tenants: Vec<Tenant>,
-        enterprise: Option<Enterprise>,
+/// serde's name for the type of `v`, as in its "invalid type" messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "floating point",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "sequence",
+        Value::Object(_) => "map",
     }
+}
 
-    #[derive(Deserialize)]
-    struct User {
-        id: String,
-        email: String,
-        name: Option<String>,
+/// `at.name` (or `name` at the top).
+fn join(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{at}.{name}")
     }
+}
 
-    #[derive(Deserialize)]
-    struct Customer {
-        id: String,
-        status: Option<String>,
-    }
+/// `v` as an object, or the error at `at`.
+fn object<'v>(v: &'v Value, at: &str) -> Result<&'v Map<String, Value>, String> {
+    v.as_object()
+        .ok_or_else(|| format!("{at}: invalid type: {}, expected a struct", kind(v)))
+}
 
-    #[derive(Deserialize)]
-    struct Tenant {
-        id: String,
-        name: String,
-        database_url: String,
-        subscription_status: Option<SubscriptionStatus>,
-        status: Option<TenantStatus>,
-        plan: Option<Plan>,
-    }
+/// A field that is optional (absent or `null` is `None`), as serde reads an `Option`.
+fn optional<'v>(o: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    o.get(name).filter(|v| !v.is_null())
+}
 
-    #[derive(Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    enum SubscriptionStatus {
-        Active,
-        Trialing,
-        PastDue,
-        Paused,
-        Canceled,
-    }
+/// A field that is required (absent is an error; `null` fails its type check).
+fn required<'v>(o: &'v Map<String, Value>, at: &str, name: &str) -> Result<&'v Value, String> {
+    o.get(name)
+        .ok_or_else(|| format!("{at}: missing field `{name}`"))
+}
 
-    #[derive(Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    enum TenantStatus {
-        Pending,
-        Active,
-        Suspended,
-        Deleted,
+/// A string field, required or optional.
+fn string(o: &Map<String, Value>, at: &str, name: &str, needed: bool) -> Result<(), String> {
+    let v = if needed {
+        Some(required(o, at, name)?)
+    } else {
+        optional(o, name)
+    };
+    match v {
+        Some(v) if !v.is_string() => Err(format!(
+            "{}: invalid type: {}, expected a string",
+            join(at, name),
+            kind(v)
+        )),
+        _ => Ok(()),
     }
+}
 
-    #[derive(Deserialize)]
-    struct Plan {
-        id: Option<String>,
-        name: String,
-        memory_mb: i64,
-        volume_gb: i64,
+/// A required integer field (a 64-bit signed integer, as the app's plan sizes).
+fn integer(o: &Map<String, Value>, at: &str, name: &str) -> Result<(), String> {
+    let v = required(o, at, name)?;
+    if v.as_i64().is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: invalid type: {}, expected i64",
+            join(at, name),
+            kind(v)
+        ))
     }
+}
 
-    #[derive(Deserialize)]
-    struct Enterprise {
-        id: String,
-        name: String,
-        domain: String,
-        plan: Option<String>,
+/// An optional field that, when present, is one of `variants`.
+fn variant(o: &Map<String, Value>, at: &str, name: &str, variants: &[&str]) -> Result<(), String> {
+    let Some(v) = optional(o, name) else {
+        return Ok(());
+    };
+    let expected = || {
+        let names: Vec<String> = variants.iter().map(|n| format!("`{n}`")).collect();
+        names.join(", ")
+    };
+    match v.as_str() {
+        Some(s) if variants.contains(&s) => Ok(()),
+        Some(s) => Err(format!(
+            "{}: unknown variant `{s}`, expected one of {}",
+            join(at, name),
+            expected()
+        )),
+        None => Err(format!(
+            "{}: invalid type: {}, expected one of {}",
+            join(at, name),
+            kind(v),
+            expected()
+        )),
     }
+}
+
+/// The whoami answer as the SystemPrompt app deserialises it (`cloud-api.md`): `user` with
+/// string `id` and `email` and an optional `name`; optional `customer {id, status?}`;
+/// `tenants` absent (an empty list) or a list, never `null`, of `{id, name, database_url,
+/// subscription_status?, status?, plan?}`; optional `enterprise {id, name, domain, plan?}`.
+fn app_shape(me: &Value) -> Result<(), String> {
+    let me = me
+        .as_object()
+        .ok_or_else(|| format!("invalid type: {}, expected a struct", kind(me)))?;
+    let user = object(
+        required(me, "", "user").map_err(|_| "missing field `user`".to_owned())?,
+        "user",
+    )?;
+    string(user, "user", "id", true)?;
+    string(user, "user", "email", true)?;
+    string(user, "user", "name", false)?;
+    if let Some(c) = optional(me, "customer") {
+        let c = object(c, "customer")?;
+        string(c, "customer", "id", true)?;
+        string(c, "customer", "status", false)?;
+    }
+    match me.get("tenants") {
+        None => {}
+        Some(Value::Array(tenants)) => {
+            for (i, t) in tenants.iter().enumerate() {
+                let at = format!("tenants[{i}]");
+                let t = object(t, &at)?;
+                for name in ["id", "name", "database_url"] {
+                    string(t, &at, name, true)?;
+                }
+                let subscription = ["active", "trialing", "past_due", "paused", "canceled"];
+                variant(t, &at, "subscription_status", &subscription)?;
+                variant(
+                    t,
+                    &at,
+                    "status",
+                    &["pending", "active", "suspended", "deleted"],
+                )?;
+                if let Some(plan) = optional(t, "plan") {
+                    let at = format!("{at}.plan");
+                    let plan = object(plan, &at)?;
+                    string(plan, &at, "id", false)?;
+                    string(plan, &at, "name", true)?;
+                    integer(plan, &at, "memory_mb")?;
+                    integer(plan, &at, "volume_gb")?;
+                }
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "tenants: invalid type: {}, expected a sequence",
+                kind(other)
+            ));
+        }
+    }
+    if let Some(e) = optional(me, "enterprise") {
+        let e = object(e, "enterprise")?;
+        for name in ["id", "name", "domain"] {
+            string(e, "enterprise", name, true)?;
+        }
+        string(e, "enterprise", "plan", false)?;
+    }
+    Ok(())
 }
 
 /// The detail of an error body: `error.message` of `{"error":{"code":..,"message":..}}` (or a
@@ -428,15 +507,16 @@ mod tests {
                 format!("{{{user},\"enterprise\":{{\"id\":\"e\",\"name\":\"E\"}}}}"),
                 "enterprise: missing field `domain`",
             ),
+            (r#"{"tenants":[]}"#.to_owned(), "missing field `user`"),
+            ("[1]".to_owned(), "invalid type: sequence"),
             (
-                format!("{{{user},\"user\":{{\"id\":\"u\",\"email\":\"a@b.co\"}}}}"),
-                "duplicate field `user`",
+                format!("{{{user},\"tenants\":[{{{tenant},\"plan\":7}}]}}"),
+                "tenants[0].plan: invalid type: integer, expected a struct",
             ),
         ] {
             let err = app_parse_error(body.as_bytes(), TOKEN);
             assert!(
-                err.as_deref()
-                    .is_some_and(|e| e.starts_with(field) || e.contains(field)),
+                err.as_deref().is_some_and(|e| e.starts_with(field)),
                 "{body}: {err:?}"
             );
         }
