@@ -214,7 +214,7 @@ settings! {
     /// `1` removes the token from the app's environment.
     SCRUB_TOKEN = with_option(
         "SYSTEMPROMPT_SCRUB_TOKEN", "scrub-token", None, Kind::YesNo,
-        "Remove SYSTEMPROMPT_API_TOKEN from the app's environment (use with --write-credentials)", true);
+        "Remove SYSTEMPROMPT_API_TOKEN from the app's environment (use with --write-credentials; refused on Fly.io, where the app reads only the environment)", true);
     /// Log filter, `RUST_LOG` syntax.
     LOG = with_option(
         "SYSTEMPROMPT_LOG", "log", Some("FILTER"), Kind::Text { default: Some("info") },
