@@ -13,6 +13,7 @@ pub mod error;
 pub mod exec;
 pub mod init;
 pub mod logging;
+pub mod platform;
 pub mod stop;
 pub mod timefmt;
 pub mod token;
@@ -275,14 +276,19 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
         Expiry::Expired { ago } => Err(Error::Expired {
             expired_at: timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default()),
             ago: timefmt::human_duration(ago),
+            platform: cfg.platform,
         }),
-        Expiry::Unreadable(problem) => Err(Error::ExpiryUnreadable { problem }),
+        Expiry::Unreadable(problem) => Err(Error::ExpiryUnreadable {
+            problem,
+            platform: cfg.platform,
+        }),
         Expiry::ExpiresSoon { remaining } => {
             tracing::warn!(
-                "{} expires in {} (at {}); log in again soon and update the secret",
+                "{} expires in {} (at {}); log in again soon (`just login`), then {}",
                 vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
-                timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default())
+                timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default()),
+                cfg.platform.rotate_token()
             );
             Ok(())
         }
@@ -307,6 +313,7 @@ fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, R
         token: &cfg.token,
         budget: cfg.whoami_timeout,
         ssl_cert_file: cfg.ssl_cert_file.clone(),
+        platform: cfg.platform,
     };
     let outcome = runtime.block_on(async {
         tokio::select! {
