@@ -12,6 +12,8 @@ pub mod error;
 pub mod exec;
 pub mod init;
 pub mod logging;
+pub mod output;
+pub mod redact;
 pub mod stop;
 pub mod timefmt;
 pub mod token;

@@ -1,6 +1,7 @@
 //! Logging: tracing-subscriber to stderr, unbuffered (an `exec` drops anything buffered), as
 //! text or JSON lines, filtered RUST_LOG-style with `filter::Targets` (no regex engine), with the
 //! Fly.io machine context as fields when present. Quiet by default: one info line on success.
+//! Every line goes through [`crate::output::LogWriter`]: redacted, and a closed stderr ignored.
 
 use std::str::FromStr;
 
@@ -42,7 +43,7 @@ pub fn init(filter: Targets, format: LogFormat, fly: &FlyContext) -> tracing::Sp
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
+                    .with_writer(crate::output::LogWriter)
                     .with_ansi(false)
                     .with_target(false)
                     .without_time(),
@@ -52,7 +53,7 @@ pub fn init(filter: Targets, format: LogFormat, fly: &FlyContext) -> tracing::Sp
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(std::io::stderr)
+                    .with_writer(crate::output::LogWriter)
                     .with_current_span(true)
                     .with_span_list(false)
                     .flatten_event(true),

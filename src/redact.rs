@@ -1,0 +1,340 @@
+//! The one redaction of the token. Every line the entrypoint prints (log lines, the error line,
+//! the `check` report, clap's help and usage errors, the supervisor's notes) goes through
+//! [`redact`] on its way out (see [`crate::output`]); server text is also redacted where it is
+//! read (`whoami::answer`), with [`redact_with`], the same function.
+//!
+//! What is caught, wherever it appears and in any letter case:
+//! - any piece of 8 or more characters of a registered secret (the token as given in
+//!   `SYSTEMPROMPT_API_TOKEN`, the contents of `SYSTEMPROMPT_API_TOKEN_FILE`): so the whole
+//!   token, each of its `.`-separated parts, the JWT without its prefix, a 20-character quote,
+//!   and all of them lowercased or uppercased by whatever repeated them. Only pieces wholly
+//!   inside a non-secret prefix such as `sp_live_` are left alone (the prefix names the kind of
+//!   token, not the token). A secret wrapped by a line break counts as the joined value, so
+//!   each of its lines is caught too.
+//! - anything shaped like a JWT (`eyJ…`, three `.`-separated base64url parts), registered or
+//!   not: a token pasted where it does not belong is withheld even before it is known.
+//!
+//! Each maximal stretch that matched becomes `***`. The matching is on bytes, ASCII letters
+//! folded to lower case; the output keeps whole characters (a match is widened to character
+//! boundaries), so it is always valid UTF-8.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+/// The shortest piece of a secret that is withheld.
+pub const MIN_PIECE: usize = 8;
+
+/// What a withheld stretch is replaced with.
+pub const MASK: &str = "***";
+
+/// A set of secrets to withhold: every [`MIN_PIECE`]-byte window of each, ASCII-lowercased.
+#[derive(Default, Clone)]
+pub struct Redactor {
+    windows: HashSet<[u8; MIN_PIECE]>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} windows)", self.windows.len())
+    }
+}
+
+impl Redactor {
+    /// An empty redactor (it still withholds JWT-shaped text).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A redactor for one secret.
+    pub fn with_secret(secret: &str) -> Self {
+        let mut r = Self::new();
+        r.add(secret);
+        r
+    }
+
+    /// Whether no secret has been added.
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    /// Add a secret. Whitespace and control characters inside it are dropped first (a token
+    /// wrapped by a line break is still the token; each of its lines is a piece of it).
+    pub fn add(&mut self, secret: &str) {
+        let joined: String = secret
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control())
+            .collect();
+        self.add_chunk(&joined);
+    }
+
+    fn add_chunk(&mut self, chunk: &str) {
+        // A prefix before the JWT (`sp_live_`) is not secret: skip the windows wholly inside it.
+        let jwt_start = chunk.find("eyJ").unwrap_or(0);
+        for (i, w) in chunk.as_bytes().windows(MIN_PIECE).enumerate() {
+            if i + MIN_PIECE <= jwt_start {
+                continue;
+            }
+            self.windows.insert(fold(w));
+        }
+    }
+
+    /// Whether `text` holds anything this redactor withholds.
+    pub fn matches(&self, text: &str) -> bool {
+        !self.ranges(text).is_empty()
+    }
+
+    /// `text` with every withheld stretch replaced by [`MASK`].
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let ranges = self.ranges(text);
+        if ranges.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end) in ranges {
+            out.push_str(&text[at..start]);
+            out.push_str(MASK);
+            at = end;
+        }
+        out.push_str(&text[at..]);
+        Cow::Owned(out)
+    }
+
+    /// The merged byte ranges to withhold, widened to character boundaries, in order.
+    fn ranges(&self, text: &str) -> Vec<(usize, usize)> {
+        let bytes = text.as_bytes();
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        if !self.windows.is_empty() && bytes.len() >= MIN_PIECE {
+            for (i, w) in bytes.windows(MIN_PIECE).enumerate() {
+                if self.windows.contains(&fold(w)) {
+                    push_merged(&mut found, (i, i + MIN_PIECE));
+                }
+            }
+        }
+        for r in jwt_shaped(bytes) {
+            found.push(r);
+        }
+        found.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
+        for (start, end) in found {
+            let start = floor_boundary(text, start);
+            let end = ceil_boundary(text, end);
+            push_merged(&mut merged, (start, end));
+        }
+        merged
+    }
+}
+
+/// Add `r` to `ranges` (sorted by start), merging it with the last one when they touch.
+fn push_merged(ranges: &mut Vec<(usize, usize)>, r: (usize, usize)) {
+    match ranges.last_mut() {
+        Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
+        _ => ranges.push(r),
+    }
+}
+
+fn fold(w: &[u8]) -> [u8; MIN_PIECE] {
+    let mut k = [0u8; MIN_PIECE];
+    for (d, s) in k.iter_mut().zip(w) {
+        *d = s.to_ascii_lowercase();
+    }
+    k
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// The stretches of `bytes` shaped like a JWT: a run of base64url characters and dots in which
+/// `eyJ` starts a part (at the run's start or after a `_`) followed by two more dots, the
+/// parts between them non-empty. The whole run is withheld (prefix included).
+fn jwt_shaped(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_token_byte(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_token_byte(bytes[i]) {
+            i += 1;
+        }
+        let run = &bytes[start..i];
+        if run_is_jwt(run) {
+            out.push((start, i));
+        }
+    }
+    out
+}
+
+fn run_is_jwt(run: &[u8]) -> bool {
+    run.windows(3).enumerate().any(|(at, w)| {
+        w == b"eyJ"
+            && (at == 0 || run[at - 1] == b'_')
+            && run[at..]
+                .split(|&b| b == b'.')
+                .take(3)
+                .filter(|part| !part.is_empty())
+                .count()
+                == 3
+    })
+}
+
+/// The process-wide redactor: the secrets registered so far.
+static GLOBAL: RwLock<Option<Redactor>> = RwLock::new(None);
+
+/// Register a secret for every later [`redact`] (the token, as soon as it is read).
+pub fn register(secret: &str) {
+    if secret.trim().is_empty() {
+        return;
+    }
+    let mut guard = GLOBAL
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    guard.get_or_insert_with(Redactor::new).add(secret);
+}
+
+/// `text` without any registered secret or JWT-shaped stretch (see the module docs).
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let guard = GLOBAL
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match guard.as_ref() {
+        Some(r) => Cow::Owned(r.redact(text).into_owned()),
+        None => Redactor::new().redact(text),
+    }
+}
+
+/// Whether `text` holds a registered secret (a piece of it) or a JWT-shaped stretch.
+pub fn holds_secret(text: &str) -> bool {
+    let guard = GLOBAL
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match guard.as_ref() {
+        Some(r) => r.matches(text),
+        None => Redactor::new().matches(text),
+    }
+}
+
+/// `text` without `secret` (see the module docs): the same redaction, with one given secret.
+pub fn redact_with(text: &str, secret: &str) -> String {
+    Redactor::with_secret(secret).redact(text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str =
+        "sp_live_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEyMyJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+
+    fn no_piece_left(out: &str) {
+        let lower = out.to_ascii_lowercase();
+        let jwt = &TOKEN[8..];
+        for i in 0..=jwt.len() - MIN_PIECE {
+            let piece = jwt[i..i + MIN_PIECE].to_ascii_lowercase();
+            assert!(!lower.contains(&piece), "{piece} left in {out}");
+        }
+    }
+
+    #[test]
+    fn the_token_and_every_piece_of_it_in_any_case_are_withheld() {
+        let r = Redactor::with_secret(TOKEN);
+        let (header, rest) = TOKEN.split_once('.').unwrap();
+        let sig = TOKEN.rsplit('.').next().unwrap();
+        for echoed in [
+            TOKEN.to_owned(),
+            TOKEN.to_ascii_lowercase(),
+            TOKEN.to_ascii_uppercase(),
+            header.to_owned(),
+            rest.to_owned(),
+            sig.to_ascii_uppercase(),
+            TOKEN[30..50].to_owned(),
+            TOKEN[40..48].to_ascii_lowercase(),
+            format!("{}{}", &TOKEN[20..30], &TOKEN[60..70]),
+        ] {
+            let out = r.redact(&format!("before {echoed} after")).into_owned();
+            no_piece_left(&out);
+            assert!(
+                out.starts_with("before ") && out.ends_with(" after"),
+                "{out}"
+            );
+        }
+        assert_eq!(r.redact(&format!("x{TOKEN}y")), "***");
+        assert_eq!(r.redact(&format!("a {TOKEN} b")), "a *** b");
+    }
+
+    #[test]
+    fn short_pieces_the_prefix_and_other_text_are_kept() {
+        let r = Redactor::with_secret(TOKEN);
+        for text in [
+            "use a token such as sp_live_... from `just login`",
+            "eyJhbGc",
+            "user=dev@example.com api=http://127.0.0.1:8080",
+            "",
+        ] {
+            assert_eq!(r.redact(text), text);
+        }
+    }
+
+    #[test]
+    fn a_wrapped_secret_counts_as_its_lines_and_as_a_whole() {
+        let wrapped = format!("{}\n{}", &TOKEN[..40], &TOKEN[40..]);
+        let r = Redactor::with_secret(&wrapped);
+        no_piece_left(&r.redact(TOKEN));
+        no_piece_left(&r.redact(&TOKEN[35..45]));
+    }
+
+    #[test]
+    fn jwt_shaped_text_is_withheld_unregistered() {
+        let r = Redactor::new();
+        assert_eq!(r.redact(&format!("value `{TOKEN}` bad")), "value `***` bad");
+        assert_eq!(r.redact("x eyJhbGciOiJ9.eyJ9.sig y"), "x *** y");
+        for kept in [
+            "heyJoe.txt.bak",
+            "eyJ..x",
+            "https://api.systemprompt.io",
+            "a.b.c",
+        ] {
+            assert_eq!(r.redact(kept), kept);
+        }
+    }
+
+    #[test]
+    fn output_stays_valid_utf8_around_non_ascii_secrets() {
+        let secret = "ééééééééé-secret";
+        let r = Redactor::with_secret(secret);
+        let out = r.redact("à ééééééééé-secret é");
+        assert_eq!(out, "à *** é");
+        // A match starting mid-character is widened to the whole character.
+        let r = Redactor::with_secret("\u{e9}abcdefgh");
+        assert_eq!(r.redact("x\u{e9}abcdefghy"), "x***y");
+    }
+
+    #[test]
+    fn redact_with_is_the_same_redaction() {
+        // The prefix's first letter is no piece of the secret (only pieces reaching into the
+        // JWT are).
+        assert_eq!(
+            redact_with(&format!("k {}", TOKEN.to_ascii_lowercase()), TOKEN),
+            "k s***"
+        );
+        assert_eq!(redact_with("nothing", ""), "nothing");
+    }
+}
