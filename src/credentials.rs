@@ -72,7 +72,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
         Ok(m) if !m.file_type().is_file() => {
             return Err(format!(
                 "it exists and is {}, not a regular file; refusing to replace it",
-                kind(&m.file_type())
+                kind(m.file_type())
             ));
         }
         Ok(_) => {}
@@ -126,7 +126,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
 }
 
 /// What a non-regular file is, for the message.
-fn kind(t: &fs::FileType) -> &'static str {
+fn kind(t: fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if t.is_fifo() {
         "a FIFO (named pipe)"

@@ -151,9 +151,7 @@ pub fn supervisor_main(args: &[OsString]) -> u8 {
                     .next()
                     .unwrap_or_else(|| OsString::from("sp-entrypoint"));
                 let err = hand_off(&argv0, pid, parsed.grace);
-                note!(
-                    "{PREFIX} cannot re-execute /proc/self/exe ({err}); supervising in-process"
-                );
+                note!("{PREFIX} cannot re-execute /proc/self/exe ({err}); supervising in-process");
             }
             pid
         }
@@ -280,7 +278,9 @@ fn hand_off(argv0: &OsStr, child: Pid, grace: Duration) -> std::io::Error {
         .arg("--grace-ms")
         .arg(grace.as_millis().to_string())
         .env_clear();
-    cmd.exec()
+    let err = cmd.exec();
+    crate::output::ignore_sigpipe_again();
+    err
 }
 
 // ---------------------------------------------------------------------------------------------

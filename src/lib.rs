@@ -4,6 +4,11 @@
 //! The flow, as named stages: [`cli`] → [`logging`] → [`config`] → token expiry ([`token`]) →
 //! [`whoami`] → email match → [`credentials`] → [`exec`] | [`init`] | the `check` report.
 //! Nothing touches the network before the configuration is valid.
+//!
+//! Everything printed goes through [`output`] (redacted by [`redact`], a closed stream ignored):
+//! the print macros are denied outside tests.
+
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod cli;
 pub mod config;
@@ -20,6 +25,7 @@ pub mod token;
 pub mod whoami;
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -40,10 +46,17 @@ use crate::whoami::Identity;
 /// could hold runtime data such as the token. Nothing else is printed: no backtrace, no
 /// environment. The exit code is 70 (internal error) instead of 101 or a `SIGABRT` (the
 /// release profile aborts on panic; the hook runs first).
+///
+/// The hook itself cannot panic: the line is written with a plain `write` whose failure (a
+/// closed stderr) is ignored (`eprintln!` would panic inside the hook, and a panic while
+/// panicking aborts: SIGABRT, or SIGSEGV as PID 1).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
         let location = info.location().map(|l| (l.file(), l.line()));
-        eprintln!("{}", panic_line(info.payload(), location));
+        let mut line = panic_line(info.payload(), location);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
         std::process::exit(i32::from(error::exit::SOFTWARE));
     }));
 }
@@ -66,6 +79,7 @@ pub fn main_entry(args: &[OsString]) -> u8 {
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
         return init::supervisor_main(&args[2..]);
     }
+    hold_the_token();
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let mut format = LogFormat::Text;
     match run(args, &env, &mut format) {
@@ -77,13 +91,30 @@ pub fn main_entry(args: &[OsString]) -> u8 {
     }
 }
 
+/// Get ready to hold the token, before anything else: the process is made non-dumpable
+/// (`PR_SET_DUMPABLE` 0: no core dump, no `ptrace` attach by an unprivileged process of the
+/// same user, `/proc/PID/mem` and `environ` owned by root), and the token in the environment
+/// is registered with the one redaction ([`redact`]), so that nothing printed from here on
+/// (clap's usage errors included) can repeat it. `execve` makes the app (and the lean
+/// supervisor, which holds no token) dumpable again.
+fn hold_the_token() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        output::stderr_line(&format!(
+            "sp-entrypoint: warning: cannot mark the process non-dumpable ({e}); a core dump could hold the token"
+        ));
+    }
+    if let Some(token) = std::env::var_os(config::vars::API_TOKEN) {
+        redact::register(&token.to_string_lossy());
+    }
+}
+
 /// Print the one error line (or block): plain on stderr, or a JSON log line in JSON mode.
 fn report_error(e: &Error, format: LogFormat) {
     match format {
-        LogFormat::Text => eprintln!("sp-entrypoint: error: {e}"),
+        LogFormat::Text => output::stderr_line(&format!("sp-entrypoint: error: {e}")),
         LogFormat::Json => {
             let line = serde_json::json!({"level": "ERROR", "message": e.to_string(), "exit_code": e.code()});
-            eprintln!("{line}");
+            output::stderr_line(&line.to_string());
         }
     }
 }
@@ -177,9 +208,9 @@ fn run(
         ParseOutcome::Go(p) => p,
         ParseOutcome::Exit { text, code } => {
             if code == 0 {
-                print!("{text}");
+                output::stdout(&text);
             } else {
-                eprint!("{text}");
+                output::stderr(&text);
             }
             return Ok(code);
         }
@@ -195,6 +226,10 @@ fn run(
     let entered = span.enter();
 
     let loaded = config::load(&parsed.opts.settings(), &env, &|p| std::fs::read(p));
+    if let Ok((cfg, _)) = &loaded {
+        // The token as read (from a `_FILE` too): withheld from everything printed from here on.
+        redact::register(cfg.token.expose());
+    }
     let cfg = match loaded {
         Ok((cfg, warnings)) if problems.is_empty() => {
             for w in warnings {
@@ -229,7 +264,11 @@ fn run(
         Err(_) => return proof.map(|_| 0),
     }
 
-    if let Some(path) = &cfg.write_credentials {
+    // Credentials whoami refused are never persisted (in `check` too); only the escape
+    // hatch writes unvalidated ones, with `last_validated_at: null`.
+    let persist = proof.is_ok()
+        || (cfg.allow_unvalidated && proof.as_ref().is_err_and(Error::is_whoami_failure));
+    if let Some(path) = cfg.write_credentials.as_ref().filter(|_| persist) {
         let credentials = Credentials {
             api_token: token::Secret::new(cfg.token.expose().to_owned()),
             api_url: cfg.api_url.clone(),
@@ -378,6 +417,7 @@ fn log_success(cfg: &Config, id: &Identity, now: u64) {
     );
 }
 
+/// The `check` report on stdout, in one write (a closed stdout is ignored).
 fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: u64) {
     let status = match token::expiry(&cfg.claims, now) {
         Expiry::Valid { .. } => "valid",
@@ -386,6 +426,7 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
         Expiry::Unknown => "unknown",
     };
     let authenticated_at = timefmt::rfc3339(cfg.claims.iat.unwrap_or(now));
+    let mut report = String::new();
     if json {
         let mut v = serde_json::json!({
             "user_email": cfg.email,
@@ -409,17 +450,19 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 v["validation_exit_code"] = e.code().into();
             }
         }
-        println!("{v}");
+        let _ = writeln!(report, "{v}");
     } else {
-        println!("user:              {}", cfg.email);
-        println!("api:               {}", cfg.api_url);
-        println!(
+        let _ = writeln!(report, "user:              {}", cfg.email);
+        let _ = writeln!(report, "api:               {}", cfg.api_url);
+        let _ = writeln!(
+            report,
             "token:             {status}, expires {}",
             expires_text(cfg, now)
         );
-        println!("authenticated_at:  {authenticated_at}");
-        match proof {
-            Ok(id) => println!(
+        let _ = writeln!(report, "authenticated_at:  {authenticated_at}");
+        let _ = match proof {
+            Ok(id) => writeln!(
+                report,
                 "validated:         yes (user {}{}; whoami {} ms, {} attempt{})",
                 id.user_id,
                 id.name
@@ -430,12 +473,13 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 id.attempts,
                 if id.attempts == 1 { "" } else { "s" }
             ),
-            Err(e) => println!("validated:         NO ({e})"),
-        }
+            Err(e) => writeln!(report, "validated:         NO ({e})"),
+        };
         if let Some(p) = &cfg.write_credentials {
-            println!("credentials_file:  {}", p.display());
+            let _ = writeln!(report, "credentials_file:  {}", p.display());
         }
     }
+    output::stdout(&report);
 }
 
 #[cfg(test)]

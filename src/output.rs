@@ -24,6 +24,17 @@ pub fn stderr(text: &str) {
     let _ = std::io::stderr().lock().write_all(clean.as_bytes());
 }
 
+/// Ignore `SIGPIPE` again (as the Rust runtime does at start-up) after a failed `exec`: std's
+/// `Command::exec` resets it to the default action just before `execve`, so without this the
+/// error line about the failure would kill us with `SIGPIPE` (141) on a closed stderr, instead
+/// of exiting with the documented 126/127.
+pub fn ignore_sigpipe_again() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: installing SIG_IGN runs no handler code; nothing else changes dispositions
+    // concurrently (the caller is about to report an error and exit).
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+}
+
 /// [`stdout`] plus a line break.
 pub fn stdout_line(text: &str) {
     stdout(&format!("{text}\n"));

@@ -291,7 +291,11 @@ fn build_client(
     } else {
         proxy::Route::Direct
     };
-    if let proxy::Route::Via { var, url: proxy_url } = route {
+    if let proxy::Route::Via {
+        var,
+        url: proxy_url,
+    } = route
+    {
         let bad = |message: &str| {
             Error::Config(vec![ConfigProblem {
                 var: var.to_owned(),
@@ -314,7 +318,10 @@ fn build_client(
     }
     // `localhost` means this machine: never resolved through /etc/hosts or DNS, whose answer
     // could be another host receiving the token over plain HTTP (port 0: the URL's port).
-    if url.host_str().is_some_and(|h| h.eq_ignore_ascii_case("localhost")) {
+    if url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case("localhost"))
+    {
         builder = builder.resolve_to_addrs(
             "localhost",
             &[

@@ -338,7 +338,10 @@ fn check_never_persists_credentials_whoami_refused() {
                 .args(tail.iter().copied())
                 .run()
                 .code(code);
-            assert!(!path.exists(), "case {i} {tail:?}: the refused credentials were written");
+            assert!(
+                !path.exists(),
+                "case {i} {tail:?}: the refused credentials were written"
+            );
         }
     }
 }

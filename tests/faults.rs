@@ -353,7 +353,12 @@ fn run_closed(t: &Test, closed: Closed) -> i32 {
 
 #[test]
 fn a_closed_stdout_or_stderr_changes_nothing_but_the_output() {
-    type Case = (&'static [&'static str], Option<Step>, Option<(&'static str, &'static str)>, i32);
+    type Case = (
+        &'static [&'static str],
+        Option<Step>,
+        Option<(&'static str, &'static str)>,
+        i32,
+    );
     let cases: [Case; 13] = [
         (&["check"], None, None, 0),
         (&["check", "--json"], None, None, 0),
@@ -384,7 +389,11 @@ fn a_closed_stdout_or_stderr_changes_nothing_but_the_output() {
             if let Some((k, v)) = env {
                 t = t.env(k, v);
             }
-            assert_eq!(run_closed(&t, closed), code, "{args:?} with {closed:?} closed");
+            assert_eq!(
+                run_closed(&t, closed),
+                code,
+                "{args:?} with {closed:?} closed"
+            );
         }
     }
 }

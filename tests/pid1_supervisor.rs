@@ -722,7 +722,10 @@ fn with_stdout_and_stderr_closed_the_app_code_passes_on_and_leftovers_are_still_
         let status = status.expect("status");
         assert_eq!(status.code(), Some(4), "{mode:?}: {status:?}");
         let noted = std::fs::read_to_string(&got).unwrap_or_default();
-        assert!(noted.contains("term"), "{mode:?}: the leftover got no SIGTERM");
+        assert!(
+            noted.contains("term"),
+            "{mode:?}: the leftover got no SIGTERM"
+        );
         assert!(
             took >= Duration::from_millis(280),
             "{mode:?}: did not wait for the grace period: {took:?}"

@@ -542,15 +542,17 @@ fn the_token_never_goes_to_a_proxy_for_a_loopback_api() {
         "all_proxy",
     ];
     for tls in [false, true] {
-        let fake = if tls { tls_cloud(vec![]) } else { cloud(vec![]) };
+        let fake = if tls {
+            tls_cloud(vec![])
+        } else {
+            cloud(vec![])
+        };
         let port = fake.local_addr().port();
         let scheme = if tls { "https" } else { "http" };
         for api in [fake.url(), format!("{scheme}://localhost:{port}")] {
             for no_proxy in [None, Some("*"), Some("example.com")] {
                 for tail in [&["check"][..], &["true"]] {
-                    let mut t = Test::new()
-                        .cloud(&fake)
-                        .env("SYSTEMPROMPT_API_URL", &api);
+                    let mut t = Test::new().cloud(&fake).env("SYSTEMPROMPT_API_URL", &api);
                     for var in every_proxy {
                         t = t.env(var, &proxy.url);
                     }
@@ -602,7 +604,11 @@ fn localhost_is_never_looked_up_so_hosts_files_cannot_redirect_the_token() {
             .code(0);
     }
     assert_eq!(fake.requests(), 2);
-    assert_eq!(decoy.connections(), 0, "localhost was resolved through /etc/hosts");
+    assert_eq!(
+        decoy.connections(),
+        0,
+        "localhost was resolved through /etc/hosts"
+    );
 }
 
 #[test]
@@ -736,7 +742,8 @@ fn usage_errors_and_command_not_found_never_echo_the_token() {
 fn a_crash_while_the_token_is_in_memory_leaves_no_core_dump() {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     // Core dumps as a careless platform may enable them: unlimited size, into the working
-    // directory (when core_pattern writes files there).
+    // directory (when core_pattern writes files there). The crash is a SIGABRT (what an abort
+    // on panic raises); a SIGSEGV from kill(2) is swallowed by std's stack-overflow handler.
     fn allow_cores(cmd: &mut Command, dir: &std::path::Path) {
         cmd.current_dir(dir);
         // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
@@ -754,19 +761,23 @@ fn a_crash_while_the_token_is_in_memory_leaves_no_core_dump() {
     // The control: a dumpable process crashing the same way does dump here.
     let control_dir = scratch("core-control");
     let mut control = Command::new("sh");
-    control.args(["-c", "kill -SEGV $$"]).stdin(Stdio::null());
+    control.args(["-c", "kill -ABRT $$"]).stdin(Stdio::null());
     allow_cores(&mut control, &control_dir);
     let status = control.status().unwrap();
+    let _ = std::fs::remove_dir_all(&control_dir);
     if !status.core_dumped() {
         eprintln!(
             "skipped: a_crash_while_the_token_is_in_memory_leaves_no_core_dump: this machine writes no core dumps (core_pattern: {})",
-            std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default().trim()
+            std::fs::read_to_string("/proc/sys/kernel/core_pattern")
+                .unwrap_or_default()
+                .trim()
         );
         return;
     }
-    let fake = cloud(vec![Step::Hang]);
+    let fake = cloud(vec![]);
     let dir = scratch("core");
     for tail in [&["check"][..], &["true"]] {
+        fake.push_script([Step::Hang]);
         let t = Test::new()
             .cloud(&fake)
             .args(["--whoami-timeout", "20"])
@@ -780,13 +791,13 @@ fn a_crash_while_the_token_is_in_memory_leaves_no_core_dump() {
         assert!(fake.wait_for_requests(before + 1, Duration::from_secs(20)));
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-            nix::sys::signal::Signal::SIGSEGV,
+            nix::sys::signal::Signal::SIGABRT,
         )
         .unwrap();
         let status = child.wait().unwrap();
         assert_eq!(
             status.signal(),
-            Some(nix::sys::signal::Signal::SIGSEGV as i32),
+            Some(nix::sys::signal::Signal::SIGABRT as i32),
             "{status:?}"
         );
         assert!(!status.core_dumped(), "a core dump was written: {status:?}");

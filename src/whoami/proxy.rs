@@ -145,7 +145,7 @@ fn prefix_equal(a: u128, b: u128, width: u32, bits: Option<u32>) -> bool {
 pub(crate) fn shown(proxy: &str) -> String {
     let parsed = Url::parse(proxy)
         .ok()
-        .filter(|u| u.has_host())
+        .filter(Url::has_host)
         .or_else(|| Url::parse(&format!("http://{proxy}")).ok());
     match parsed {
         Some(u) => {

@@ -606,7 +606,10 @@ fn proxy_environment_is_honoured() {
         "https://api.example.invalid",
         &[("HTTPS_PROXY", "http://[::1".to_owned())],
     );
-    assert!(out.contains("HTTPS_PROXY") && out.contains("Config"), "{out}");
+    assert!(
+        out.contains("HTTPS_PROXY") && out.contains("Config"),
+        "{out}"
+    );
 }
 
 // A private CA and a leaf for localhost / 127.0.0.1 (test-only key, generated with openssl).
