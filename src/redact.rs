@@ -11,8 +11,9 @@
 //!   inside a non-secret prefix such as `sp_live_` are left alone (the prefix names the kind of
 //!   token, not the token). A secret wrapped by a line break counts as the joined value, so
 //!   each of its lines is caught too.
-//! - anything shaped like a JWT (`eyJ…`, three `.`-separated base64url parts), registered or
-//!   not: a token pasted where it does not belong is withheld even before it is known.
+//! - anything shaped like a JWT (a header of 16 or more characters starting `eyJ`, then a
+//!   payload and a signature, `.`-separated base64url), registered or not: a token pasted
+//!   where it does not belong is withheld even before it is known.
 //!
 //! Each maximal stretch that matched becomes `***`. The matching is on bytes, ASCII letters
 //! folded to lower case; the output keeps whole characters (a match is widened to character
@@ -70,7 +71,14 @@ impl Redactor {
 
     fn add_chunk(&mut self, chunk: &str) {
         // A prefix before the JWT (`sp_live_`) is not secret: skip the windows wholly inside it.
-        let jwt_start = chunk.find("eyJ").unwrap_or(0);
+        // Without a JWT (a malformed value), a leading `word_word_` still counts as a prefix.
+        let jwt_start = chunk.find("eyJ").unwrap_or_else(|| {
+            let run = chunk
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            chunk[..run].rfind('_').map_or(0, |i| i + 1)
+        });
         for (i, w) in chunk.as_bytes().windows(MIN_PIECE).enumerate() {
             if i + MIN_PIECE <= jwt_start {
                 continue;
@@ -82,6 +90,16 @@ impl Redactor {
     /// Whether `text` holds anything this redactor withholds.
     pub fn matches(&self, text: &str) -> bool {
         !self.ranges(text).is_empty()
+    }
+
+    /// Whether `text` holds a piece of 8 or more characters of an added secret, in any letter
+    /// case (JWT-shaped text alone does not count).
+    pub fn holds_piece(&self, text: &str) -> bool {
+        !self.windows.is_empty()
+            && text
+                .as_bytes()
+                .windows(MIN_PIECE)
+                .any(|w| self.windows.contains(&fold(w)))
     }
 
     /// `text` with every withheld stretch replaced by [`MASK`].
@@ -161,8 +179,9 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 /// The stretches of `bytes` shaped like a JWT: a run of base64url characters and dots in which
-/// `eyJ` starts a part (at the run's start or after a `_`) followed by two more dots, the
-/// parts between them non-empty. The whole run is withheld (prefix included).
+/// `eyJ` starts a part (at the run's start or after a `_`) of at least [`MIN_HEADER`]
+/// characters, followed by a payload and a third part. The whole run is withheld (prefix
+/// included).
 fn jwt_shaped(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -183,16 +202,18 @@ fn jwt_shaped(bytes: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
+/// The shortest JWT header (`{"alg":"none"}` is 19 characters in base64url) counted as one.
+const MIN_HEADER: usize = 16;
+
 fn run_is_jwt(run: &[u8]) -> bool {
     run.windows(3).enumerate().any(|(at, w)| {
-        w == b"eyJ"
-            && (at == 0 || run[at - 1] == b'_')
-            && run[at..]
-                .split(|&b| b == b'.')
-                .take(3)
-                .filter(|part| !part.is_empty())
-                .count()
-                == 3
+        if w != b"eyJ" || (at > 0 && run[at - 1] != b'_') {
+            return false;
+        }
+        let mut parts = run[at..].split(|&b| b == b'.');
+        let header = parts.next().unwrap_or_default();
+        let payload = parts.next().unwrap_or_default();
+        header.len() >= MIN_HEADER && payload.len() >= 2 && parts.next().is_some()
     })
 }
 
@@ -294,6 +315,16 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_token_keeps_its_prefix_out_of_the_secret() {
+        let r = Redactor::with_secret("sp_live_abcdefghij");
+        assert_eq!(
+            r.redact("an optional prefix like sp_live_, found 1"),
+            "an optional prefix like sp_live_, found 1"
+        );
+        assert_eq!(r.redact("got sp_live_abcdefghij"), "got s***");
+    }
+
+    #[test]
     fn a_wrapped_secret_counts_as_its_lines_and_as_a_whole() {
         let wrapped = format!("{}\n{}", &TOKEN[..40], &TOKEN[40..]);
         let r = Redactor::with_secret(&wrapped);
@@ -305,10 +336,12 @@ mod tests {
     fn jwt_shaped_text_is_withheld_unregistered() {
         let r = Redactor::new();
         assert_eq!(r.redact(&format!("value `{TOKEN}` bad")), "value `***` bad");
-        assert_eq!(r.redact("x eyJhbGciOiJ9.eyJ9.sig y"), "x *** y");
+        assert_eq!(r.redact("x eyJhbGciOiJIUzI1NiJ9.eyJ9.sig y"), "x *** y");
         for kept in [
             "heyJoe.txt.bak",
             "eyJ..x",
+            "a@eyJ.b.c",
+            "eyJhbGciOiJIUzI1NiJ9.x.y",
             "https://api.systemprompt.io",
             "a.b.c",
         ] {

@@ -698,13 +698,14 @@ fn on_a_terminal_the_app_is_the_foreground_process_group() {
 #[test]
 fn with_stdout_and_stderr_closed_the_app_code_passes_on_and_leftovers_are_still_killed() {
     // Real closed pipes: every line the supervisor writes fails (EPIPE). A leftover notes the
-    // SIGTERM it gets and ignores it, so only the SIGKILL after the grace period ends it.
+    // SIGTERM it gets and ignores it, so only the SIGKILL after the grace period ends it (its
+    // own output goes to /dev/null: sh would die of SIGPIPE reporting its killed `sleep`).
     let dir = scratch("closed-output");
     for mode in modes("with_stdout_and_stderr_closed") {
         let got = dir.join("got");
         let _ = std::fs::remove_file(&got);
         let script = r#"rm -f "$D/f"; mkfifo "$D/f"
-            ( trap 'echo term >> "$D/got"' TERM; echo up > "$D/f"; while :; do sleep 0.05; done ) &
+            ( trap 'echo term >> "$D/got"' TERM; echo up > "$D/f"; while :; do sleep 0.05; done ) >/dev/null 2>&1 &
             read x < "$D/f"
             exit 4"#;
         let mut cmd = supervise_cmd(mode, 300, script, &dir);
