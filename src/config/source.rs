@@ -638,6 +638,64 @@ mod tests {
     }
 
     #[test]
+    fn a_piece_of_the_token_in_any_case_is_refused_in_every_variable_and_option() {
+        // The token as given is recognised by any piece of 8 or more characters, in any letter
+        // case (a template or a shell that lowercased it, a value cut short): not only a
+        // decodable JWT. From the variable, and from a `_FILE`.
+        let t = token(EXP);
+        let jwt = &t[t.find("eyJ").unwrap_or(0)..];
+        let pieces = [
+            t.to_ascii_lowercase(),
+            t.to_ascii_uppercase(),
+            format!("x-{}-y", &jwt[10..30]),
+            jwt[40..48].to_ascii_lowercase(),
+        ];
+        let from_file = files(&[("/s/t", t.as_bytes())]);
+        let token_file = with(
+            without(good_env(), vars::API_TOKEN.var),
+            vars::API_TOKEN_FILE.var,
+            "/s/t",
+        );
+        for var in [
+            &vars::LOG,
+            &vars::LOG_FORMAT,
+            &vars::FLY_APP_NAME,
+            &vars::FLY_MACHINE_ID,
+            &vars::FLY_REGION,
+            &vars::INIT,
+            &vars::GRACE,
+            &vars::SSL_CERT_FILE,
+            &vars::WRITE_CREDENTIALS,
+            &vars::USER_EMAIL,
+        ] {
+            for value in &pieces {
+                let sources: [(Vec<(String, String)>, &dyn Fn(&Path) -> io::Result<Vec<u8>>); 2] =
+                    [(good_env(), &no_files), (token_file.clone(), &from_file)];
+                for (base, read) in sources {
+                    let e = with(base, var.var, value);
+                    let all = problems_with(&CliValues::default(), &e, read);
+                    assert!(
+                        all.iter()
+                            .any(|p| p.var == var.var && p.message == token_elsewhere()),
+                        "{}={value}: {all:#?}",
+                        var.var
+                    );
+                    for p in &all {
+                        assert_no_token(&t, &p.to_string());
+                        assert!(!p.to_string().contains(value.as_str()), "{p}");
+                    }
+                }
+            }
+        }
+        let cli = CliValues::default().with(&vars::LOG, t.to_ascii_lowercase());
+        let all = problems_with(&cli, &good_env(), &no_files);
+        assert!(all.iter().any(|p| p.var == "--log"), "{all:#?}");
+        // A value that merely shares short runs with the token is fine.
+        let e = with(good_env(), vars::FLY_REGION.var, "eyJhbGc");
+        assert!(load(&CliValues::default(), &e, &no_files).config.is_ok());
+    }
+
+    #[test]
     fn a_token_inside_another_value_is_refused_and_not_echoed() {
         // Found by the config_load fuzz target: `user@<token>` is a valid email by the upstream
         // rules, and would have been logged; so would a URL path or a file path holding it.
