@@ -669,7 +669,8 @@ mod tests {
             &vars::USER_EMAIL,
         ] {
             for value in &pieces {
-                let sources: [(Vec<(String, String)>, &dyn Fn(&Path) -> io::Result<Vec<u8>>); 2] =
+                type Reader<'r> = &'r dyn Fn(&Path) -> io::Result<Vec<u8>>;
+                let sources: [(Vec<(String, String)>, Reader<'_>); 2] =
                     [(good_env(), &no_files), (token_file.clone(), &from_file)];
                 for (base, read) in sources {
                     let e = with(base, var.var, value);
