@@ -736,6 +736,19 @@ fn usage_errors_and_command_not_found_never_echo_the_token() {
             .code(127)
             .stderr_has("command not found");
     }
+    // The token only in a file (not yet read when clap reports), pasted into an option clap
+    // checks and echoes: withheld as JWT-shaped text.
+    let dir = scratch("usage-file");
+    let file = dir.join("token");
+    std::fs::write(&file, &token).unwrap();
+    Test::new()
+        .cloud(&fake)
+        .env_remove("SYSTEMPROMPT_API_TOKEN")
+        .env("SYSTEMPROMPT_API_TOKEN_FILE", file.to_str().unwrap())
+        .secret(&token)
+        .args(["--log-format", &token, "check"])
+        .run()
+        .code(64);
 }
 
 #[test]
