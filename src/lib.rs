@@ -190,8 +190,11 @@ fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
 /// The valid configuration, its warnings logged; or every problem.
 fn configuration(loaded: Result<(Config, Vec<String>), Error>) -> Result<Config, Error> {
     let (cfg, warnings) = loaded?;
-    // The token as read (from a `_FILE` too): withheld from everything printed from here on.
-    redact::register(cfg.token.expose());
+    // The token read from a `_FILE`: withheld from everything printed from here on (the
+    // variable's value was registered first thing, by `hold_the_token`).
+    if cfg.token_from_file {
+        redact::register(cfg.token.expose());
+    }
     for w in warnings {
         tracing::warn!("{w}");
     }

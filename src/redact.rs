@@ -20,7 +20,6 @@
 //! boundaries), so it is always valid UTF-8.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::RwLock;
 
 /// The shortest piece of a secret that is withheld.
@@ -29,10 +28,12 @@ pub const MIN_PIECE: usize = 8;
 /// What a withheld stretch is replaced with.
 pub const MASK: &str = "***";
 
-/// A set of secrets to withhold: every [`MIN_PIECE`]-byte window of each, ASCII-lowercased.
+/// A set of secrets to withhold: every [`MIN_PIECE`]-byte window of each, ASCII-lowercased,
+/// as a sorted list of 64-bit words (a binary search per byte of text: no hashing, which
+/// would cost more than the rest of a bootstrap's own code).
 #[derive(Default, Clone)]
 pub struct Redactor {
-    windows: HashSet<[u8; MIN_PIECE]>,
+    windows: Vec<u64>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -60,31 +61,23 @@ impl Redactor {
     }
 
     /// Add a secret. Whitespace and control characters inside it are dropped first (a token
-    /// wrapped by a line break is still the token; each of its lines is a piece of it).
+    /// wrapped by a line break is still the token; each of its lines is a piece of it). A
+    /// secret already covered (the same token registered again) costs a lookup per window.
     pub fn add(&mut self, secret: &str) {
-        let joined: String = secret
-            .chars()
-            .filter(|c| !c.is_whitespace() && !c.is_control())
+        let chunk = joined(secret);
+        let windows = secret_windows(&chunk);
+        let new: Vec<u64> = windows
+            .filter(|w| self.windows.binary_search(w).is_err())
             .collect();
-        self.add_chunk(&joined);
+        if !new.is_empty() {
+            self.windows.extend(new);
+            self.windows.sort_unstable();
+            self.windows.dedup();
+        }
     }
 
-    fn add_chunk(&mut self, chunk: &str) {
-        // A prefix before the JWT (`sp_live_`) is not secret: skip the windows wholly inside it.
-        // Without a JWT (a malformed value), a leading `word_word_` still counts as a prefix.
-        let jwt_start = chunk.find("eyJ").unwrap_or_else(|| {
-            let run = chunk
-                .bytes()
-                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                .count();
-            chunk[..run].rfind('_').map_or(0, |i| i + 1)
-        });
-        for (i, w) in chunk.as_bytes().windows(MIN_PIECE).enumerate() {
-            if i + MIN_PIECE <= jwt_start {
-                continue;
-            }
-            self.windows.insert(fold(w));
-        }
+    fn holds(&self, w: &[u8]) -> bool {
+        self.windows.binary_search(&fold(w)).is_ok()
     }
 
     /// Whether `text` holds anything this redactor withholds.
@@ -95,53 +88,104 @@ impl Redactor {
     /// Whether `text` holds a piece of 8 or more characters of an added secret, in any letter
     /// case (JWT-shaped text alone does not count).
     pub fn holds_piece(&self, text: &str) -> bool {
-        !self.windows.is_empty()
-            && text
-                .as_bytes()
-                .windows(MIN_PIECE)
-                .any(|w| self.windows.contains(&fold(w)))
+        !self.windows.is_empty() && text.as_bytes().windows(MIN_PIECE).any(|w| self.holds(w))
     }
 
     /// `text` with every withheld stretch replaced by [`MASK`].
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let ranges = self.ranges(text);
-        if ranges.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut at = 0;
-        for (start, end) in ranges {
-            out.push_str(&text[at..start]);
-            out.push_str(MASK);
-            at = end;
-        }
-        out.push_str(&text[at..]);
-        Cow::Owned(out)
+        masked(text, &self.ranges(text))
     }
 
     /// The merged byte ranges to withhold, widened to character boundaries, in order.
     fn ranges(&self, text: &str) -> Vec<(usize, usize)> {
-        let bytes = text.as_bytes();
-        let mut found: Vec<(usize, usize)> = Vec::new();
-        if !self.windows.is_empty() && bytes.len() >= MIN_PIECE {
-            for (i, w) in bytes.windows(MIN_PIECE).enumerate() {
-                if self.windows.contains(&fold(w)) {
-                    push_merged(&mut found, (i, i + MIN_PIECE));
-                }
+        ranges_with(text, !self.windows.is_empty(), |w| self.holds(w))
+    }
+}
+
+impl Drop for Redactor {
+    fn drop(&mut self) {
+        // The windows spell the secret: wiped like `token::Secret`.
+        self.windows.fill(0);
+        std::hint::black_box(&mut self.windows);
+    }
+}
+
+/// `secret` without whitespace and control characters (borrowed when it has none).
+fn joined(secret: &str) -> Cow<'_, str> {
+    // A token is printable ASCII: only anything else needs the per-character look.
+    let plain = secret.bytes().all(|b| b.is_ascii_graphic());
+    if !plain && secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Cow::Owned(
+            secret
+                .chars()
+                .filter(|c| !c.is_whitespace() && !c.is_control())
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(secret)
+    }
+}
+
+/// Where the secret part of `chunk` starts: a prefix before the JWT (`sp_live_`) is not
+/// secret. Without a JWT (a malformed value), a leading `word_word_` still counts as a prefix.
+fn secret_start(chunk: &str) -> usize {
+    chunk.find("eyJ").unwrap_or_else(|| {
+        let run = chunk
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        chunk[..run].rfind('_').map_or(0, |i| i + 1)
+    })
+}
+
+/// The folded windows of `chunk` that reach into its secret part.
+fn secret_windows(chunk: &str) -> impl Iterator<Item = u64> + '_ {
+    let start = secret_start(chunk);
+    chunk
+        .as_bytes()
+        .windows(MIN_PIECE)
+        .enumerate()
+        .filter(move |(i, _)| i + MIN_PIECE > start)
+        .map(|(_, w)| fold(w))
+}
+
+/// The merged byte ranges of `text` to withhold: the windows `holds` recognises (when
+/// `any_secret`), and JWT-shaped stretches; widened to character boundaries, in order.
+fn ranges_with(text: &str, any_secret: bool, holds: impl Fn(&[u8]) -> bool) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    if any_secret && bytes.len() >= MIN_PIECE {
+        for (i, w) in bytes.windows(MIN_PIECE).enumerate() {
+            if holds(w) {
+                push_merged(&mut found, (i, i + MIN_PIECE));
             }
         }
-        for r in jwt_shaped(bytes) {
-            found.push(r);
-        }
-        found.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
-        for (start, end) in found {
-            let start = floor_boundary(text, start);
-            let end = ceil_boundary(text, end);
-            push_merged(&mut merged, (start, end));
-        }
-        merged
     }
+    found.extend(jwt_shaped(bytes));
+    found.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
+    for (start, end) in found {
+        let start = floor_boundary(text, start);
+        let end = ceil_boundary(text, end);
+        push_merged(&mut merged, (start, end));
+    }
+    merged
+}
+
+/// `text` with each of `ranges` (merged, in order, on character boundaries) replaced by [`MASK`].
+fn masked<'a>(text: &'a str, ranges: &[(usize, usize)]) -> Cow<'a, str> {
+    if ranges.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for &(start, end) in ranges {
+        out.push_str(&text[at..start]);
+        out.push_str(MASK);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
 }
 
 /// Add `r` to `ranges` (sorted by start), merging it with the last one when they touch.
@@ -152,12 +196,21 @@ fn push_merged(ranges: &mut Vec<(usize, usize)>, r: (usize, usize)) {
     }
 }
 
-fn fold(w: &[u8]) -> [u8; MIN_PIECE] {
+/// A window as one word, ASCII letters lowercased (eight bytes at once: a byte is an upper-case
+/// letter when it is ASCII, at least `A` and not above `Z`; adding 0x20 to those lowers them).
+fn fold(w: &[u8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut k = [0u8; MIN_PIECE];
-    for (d, s) in k.iter_mut().zip(w) {
-        *d = s.to_ascii_lowercase();
-    }
-    k
+    let n = w.len().min(MIN_PIECE);
+    k[..n].copy_from_slice(&w[..n]);
+    let x = u64::from_le_bytes(k);
+    let low = x & LOW7;
+    // No carries between bytes: each sum stays below 0x100.
+    let at_least_a = low + 0x3f3f_3f3f_3f3f_3f3f; // high bit set when >= 0x41 ('A')
+    let above_z = low + 0x2525_2525_2525_2525; // high bit set when >= 0x5b ('Z' + 1)
+    let upper = !x & (at_least_a ^ above_z) & HIGH;
+    x | (upper >> 2)
 }
 
 fn floor_boundary(text: &str, mut i: usize) -> usize {
@@ -253,9 +306,24 @@ pub fn holds_secret(text: &str) -> bool {
     }
 }
 
+/// Texts shorter than this are redacted by comparing their few windows with the secret's
+/// directly, instead of building a [`Redactor`] (an identity field, a content type).
+const SHORT_TEXT: usize = 64;
+
 /// `text` without `secret` (see the module docs): the same redaction, with one given secret.
 pub fn redact_with(text: &str, secret: &str) -> String {
-    Redactor::with_secret(secret).redact(text).into_owned()
+    if text.len() >= SHORT_TEXT {
+        return Redactor::with_secret(secret).redact(text).into_owned();
+    }
+    let chunk = joined(secret);
+    let start = secret_start(&chunk);
+    let secret_part = chunk
+        .as_bytes()
+        .get(start.saturating_sub(MIN_PIECE - 1)..)
+        .unwrap_or_default();
+    let windows: Vec<u64> = secret_part.windows(MIN_PIECE).map(fold).collect();
+    let ranges = ranges_with(text, !windows.is_empty(), |w| windows.contains(&fold(w)));
+    masked(text, &ranges).into_owned()
 }
 
 #[cfg(test)]
@@ -358,6 +426,37 @@ mod tests {
         // A match starting mid-character is widened to the whole character.
         let r = Redactor::with_secret("\u{e9}abcdefgh");
         assert_eq!(r.redact("x\u{e9}abcdefghy"), "x***y");
+    }
+
+    #[test]
+    fn folding_lowers_ascii_letters_only() {
+        for b in 0..=255u8 {
+            let w = [b; MIN_PIECE];
+            assert_eq!(
+                fold(&w),
+                u64::from_le_bytes([b.to_ascii_lowercase(); MIN_PIECE]),
+                "{b:#x}"
+            );
+        }
+        assert_eq!(fold(b"AbZ[@`z{"), u64::from_le_bytes(*b"abz[@`z{"));
+    }
+
+    #[test]
+    fn short_and_long_texts_are_redacted_alike() {
+        let r = Redactor::with_secret(TOKEN);
+        let lower = TOKEN.to_ascii_lowercase();
+        for text in [
+            format!("a {}", &TOKEN[20..40]),
+            format!("{} b", &lower[50..60]),
+            format!("sp_live_ and {}", &TOKEN[1..12]),
+            "user@example.com".to_owned(),
+            format!("é{}é", &TOKEN[30..39]),
+        ] {
+            assert!(text.len() < SHORT_TEXT, "{text}");
+            let padded = format!("{text}{}", " ".repeat(SHORT_TEXT));
+            assert_eq!(redact_with(&text, TOKEN), r.redact(&text), "{text}");
+            assert_eq!(redact_with(&padded, TOKEN), r.redact(&padded), "{padded}");
+        }
     }
 
     #[test]

@@ -137,10 +137,7 @@ pub fn load(cli: &CliValues, env: &[(String, String)], read_file: ReadFile<'_>) 
     };
     let options = r.options(cli, &env);
     r.refuse_pasted_tokens(&env, cli);
-    match &token {
-        Some((t, _)) => r.redact(t.value.expose()),
-        None => r.redact(""),
-    }
+    r.redact();
     let config = match (token, email, api_url) {
         (Some((token, claims)), Some((email, email_from_file)), Some(api_url))
             if r.problems.is_empty() =>

@@ -355,10 +355,10 @@ impl Report {
         }
     }
 
-    /// Withhold the token (as given, and `secret`) from every message and warning, with the
-    /// crate's one redaction (defence in depth; messages are built never to include it).
-    pub(super) fn redact(&mut self, secret: &str) {
-        self.secret.add(secret);
+    /// Withhold the token as given (the variable's raw value, the `_FILE`'s contents) from
+    /// every message and warning, with the crate's one redaction (defence in depth; messages
+    /// are built never to include it).
+    pub(super) fn redact(&mut self) {
         let r = &self.secret;
         for p in &mut self.problems {
             p.message = r.redact(&p.message).into_owned();
