@@ -1,5 +1,6 @@
 //! The credentials, in memory, with exactly the schema of `.systemprompt/credentials.json`, and
-//! the one way to write them to disk: mode 0600 from creation, atomically, never through a symlink.
+//! the one way to write them to disk: mode 0600 from creation, atomically, never through a symlink,
+//! never over something that is not a regular file (a FIFO, a device such as `/dev/null`).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -89,6 +90,14 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
             return Err("it is a symbolic link; refusing to write through it".into());
         }
         Ok(m) if m.is_dir() => return Err("it is a directory".into()),
+        // A FIFO, a device (`/dev/null`), a socket: the rename would silently replace it
+        // with a regular file holding the token. Refused, and left as it is.
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(format!(
+                "it exists and is {}, not a regular file; refusing to replace it",
+                kind(m.file_type())
+            ));
+        }
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.to_string()),
@@ -137,6 +146,22 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
         return Err(e.to_string());
     }
     Ok(())
+}
+
+/// What a non-regular file is, for the message.
+fn kind(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// A per-call unique number for temporary names (two entrypoints, or two threads, never collide).
@@ -237,6 +262,27 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_non_regular_targets_and_leaves_them() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempdir("n");
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = creds().write_atomic(&fifo).unwrap_err();
+        assert_eq!(err.code(), 73);
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        let err = creds().write_atomic(Path::new("/dev/null")).unwrap_err();
+        assert!(err.to_string().contains("character device"), "{err}");
+        assert!(
+            fs::symlink_metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 

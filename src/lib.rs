@@ -5,6 +5,11 @@
 //! [`config`] (with the logging settings, then [`logging`]) → token expiry ([`token`]) →
 //! [`whoami`] and the email match → [`credentials`] → [`exec`] | [`init`] | the `check` report.
 //! Nothing touches the network before the configuration is valid.
+//!
+//! Everything printed goes through [`output`] (redacted by [`redact`], a closed stream ignored):
+//! the print macros are denied outside tests.
+
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod cli;
 pub mod config;
@@ -13,13 +18,16 @@ pub mod error;
 pub mod exec;
 pub mod init;
 pub mod logging;
+pub mod output;
 pub mod platform;
+pub mod redact;
 pub mod stop;
 pub mod timefmt;
 pub mod token;
 pub mod whoami;
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -42,10 +50,17 @@ use crate::whoami::Identity;
 /// could hold runtime data such as the token. Nothing else is printed: no backtrace, no
 /// environment. The exit code is 70 (internal error) instead of 101 or a `SIGABRT` (the
 /// release profile aborts on panic; the hook runs first).
+///
+/// The hook itself cannot panic: the line is written with a plain `write` whose failure (a
+/// closed stderr) is ignored (`eprintln!` would panic inside the hook, and a panic while
+/// panicking aborts: SIGABRT, or SIGSEGV as PID 1).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
         let location = info.location().map(|l| (l.file(), l.line()));
-        eprintln!("{}", panic_line(info.payload(), location));
+        let mut line = panic_line(info.payload(), location);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
         std::process::exit(i32::from(error::exit::SOFTWARE));
     }));
 }
@@ -68,6 +83,7 @@ pub fn main_entry(args: &[OsString]) -> u8 {
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
         return init::supervisor_main(&args[2..]);
     }
+    hold_the_token();
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     match run(args, &env) {
         Ok(code) => code,
@@ -75,6 +91,23 @@ pub fn main_entry(args: &[OsString]) -> u8 {
             logging::report_error(&failed.error, failed.log.as_ref());
             failed.error.code()
         }
+    }
+}
+
+/// Get ready to hold the token, before anything else: the process is made non-dumpable
+/// (`PR_SET_DUMPABLE` 0: no core dump, no `ptrace` attach by an unprivileged process of the
+/// same user, `/proc/PID/mem` and `environ` owned by root), and the token in the environment
+/// is registered with the one redaction ([`redact`]), so that nothing printed from here on
+/// (clap's usage errors included) can repeat it. `execve` makes the app (and the lean
+/// supervisor, which holds no token) dumpable again.
+fn hold_the_token() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        output::stderr_line(&format!(
+            "sp-entrypoint: warning: cannot mark the process non-dumpable ({e}); a core dump could hold the token"
+        ));
+    }
+    if let Some(token) = std::env::var_os(config::vars::API_TOKEN.var) {
+        redact::register(&token.to_string_lossy());
     }
 }
 
@@ -135,9 +168,9 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
 /// Help and version on stdout (code 0), a usage error on stderr.
 fn print_usage(text: &str, code: u8) -> u8 {
     if code == 0 {
-        print!("{text}");
+        output::stdout(text);
     } else {
-        eprint!("{text}");
+        output::stderr(text);
     }
     code
 }
@@ -158,6 +191,11 @@ fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
 /// The valid configuration, its warnings logged; or every problem.
 fn configuration(loaded: Result<(Config, Vec<String>), Error>) -> Result<Config, Error> {
     let (cfg, warnings) = loaded?;
+    // The token read from a `_FILE`: withheld from everything printed from here on (the
+    // variable's value was registered first thing, by `hold_the_token`).
+    if cfg.token_from_file {
+        redact::register(cfg.token.expose());
+    }
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -189,6 +227,14 @@ fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error>
     let Some(path) = &cfg.write_credentials else {
         return Ok(());
     };
+    // Credentials whoami refused are never persisted (`check` included); only the escape
+    // hatch writes unvalidated ones (`last_validated_at: null`).
+    if proof
+        .as_ref()
+        .is_err_and(|e| !(cfg.allow_unvalidated && e.is_whoami_failure()))
+    {
+        return Ok(());
+    }
     let proven = proof.as_ref().ok().map(|id| Proven {
         email: &id.email,
         validated_at: fresh(id),
@@ -380,6 +426,7 @@ fn log_success(cfg: &Config, id: &Identity, now: u64) {
     );
 }
 
+/// The `check` report on stdout, in one write (a closed stdout is ignored).
 fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: u64) {
     let status = match token::expiry(&cfg.claims, now) {
         Expiry::Valid { .. } => "valid",
@@ -388,6 +435,7 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
         Expiry::Unreadable(_) => "unreadable",
     };
     let authenticated_at = timefmt::rfc3339(token::login_time(&cfg.claims, now));
+    let mut report = String::new();
     if json {
         let mut v = serde_json::json!({
             "user_email": cfg.email,
@@ -415,17 +463,19 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 v["validation_exit_code"] = e.code().into();
             }
         }
-        println!("{v}");
+        let _ = writeln!(report, "{v}");
     } else {
-        println!("user:              {}", cfg.email);
-        println!("api:               {}", cfg.api_url);
-        println!(
+        let _ = writeln!(report, "user:              {}", cfg.email);
+        let _ = writeln!(report, "api:               {}", cfg.api_url);
+        let _ = writeln!(
+            report,
             "token:             {status}, expires {}",
             expires_text(cfg, now)
         );
-        println!("authenticated_at:  {authenticated_at}");
-        match proof {
-            Ok(id) => println!(
+        let _ = writeln!(report, "authenticated_at:  {authenticated_at}");
+        let _ = match proof {
+            Ok(id) => writeln!(
+                report,
                 "validated:         yes (user {}{}; whoami {} ms, {} attempt{})",
                 id.user_id,
                 id.name
@@ -436,20 +486,25 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 id.attempts,
                 if id.attempts == 1 { "" } else { "s" }
             ),
-            Err(e) => println!("validated:         NO ({e})"),
-        }
+            Err(e) => writeln!(report, "validated:         NO ({e})"),
+        };
         if let Ok(id) = proof {
-            match &id.app_parse_error {
-                None => println!("app parses answer: yes (last_validated_at is written)"),
-                Some(field) => println!(
+            let _ = match &id.app_parse_error {
+                None => writeln!(
+                    report,
+                    "app parses answer: yes (last_validated_at is written)"
+                ),
+                Some(field) => writeln!(
+                    report,
                     "app parses answer: NO ({field}); last_validated_at is withheld, the app will call whoami itself"
                 ),
-            }
+            };
         }
         if let Some(p) = &cfg.write_credentials {
-            println!("credentials_file:  {}", p.display());
+            let _ = writeln!(report, "credentials_file:  {}", p.display());
         }
     }
+    output::stdout(&report);
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 //!
 //! - TLS: rustls + ring, the embedded webpki roots plus `SSL_CERT_FILE` (`tls`); never the
 //!   platform verifier, never `/etc/ssl`. A loopback `http://` URL builds no roots at all.
-//! - Proxies: `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment
-//!   (reqwest's env matcher; on Linux that is all the "system" proxy is).
+//! - Proxies (`proxy`): `https_proxy` / `HTTPS_PROXY` / `all_proxy` / `ALL_PROXY` and
+//!   `NO_PROXY` with curl's rules, decided by us for the one URL; never for a loopback URL.
+//! - `localhost` is loopback: it is never looked up (no `/etc/hosts`, no DNS), it connects to
+//!   127.0.0.1, then ::1.
 //! - Retries (`policy`): connect errors, timeouts, a body cut short, 408, 429 and 5xx except
 //!   501/505, with full-jitter backoff or `Retry-After` plus a spread; every retry is logged.
 //!   401/403 are [`Error::Rejected`]; a redirect, another status or a bad body is
@@ -17,11 +19,13 @@
 
 mod answer;
 mod policy;
+mod proxy;
 mod tls;
 
 #[cfg(test)]
 mod tests;
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -156,7 +160,7 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
     let secret = req.token.expose();
     let url = me_url(req.api_url)?;
     let auth = bearer(secret)?;
-    let client = build_client(&url, req.ssl_cert_file.as_deref(), tuning)?;
+    let client = build_client(&url, req.ssl_cert_file.as_deref(), tuning, secret)?;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -260,21 +264,69 @@ fn bearer(secret: &str) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
-fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Result<Client, Error> {
+fn build_client(
+    url: &Url,
+    ssl_cert_file: Option<&Path>,
+    tuning: &Tuning,
+    secret: &str,
+) -> Result<Client, Error> {
     let tls = if url.scheme() == "https" {
         tls::https_config(ssl_cert_file)?
     } else {
         tls::plain_http_config()?
     };
+    // reqwest's own reading of the proxy variables is off: `proxy::route` decides.
     let mut builder = Client::builder()
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
         .retry(reqwest::retry::never())
         .referer(false)
         .user_agent(concat!("sp-entrypoint/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(tuning.attempt_timeout);
-    if !tuning.env_proxy {
-        builder = builder.no_proxy();
+        .connect_timeout(tuning.attempt_timeout)
+        .no_proxy();
+    let route = if tuning.env_proxy {
+        proxy::route(url, &|name| std::env::var(name).ok())
+    } else {
+        proxy::Route::Direct
+    };
+    if let proxy::Route::Via {
+        var,
+        url: proxy_url,
+    } = route
+    {
+        let bad = |message: &str| {
+            Error::Config(vec![ConfigProblem {
+                var: var.to_owned(),
+                message: message.to_owned(),
+            }])
+        };
+        if crate::redact::Redactor::with_secret(secret).matches(&proxy_url) {
+            return Err(bad(
+                "holds the API token (pasted into the wrong variable?); set it to the proxy URL",
+            ));
+        }
+        let proxy = reqwest::Proxy::https(proxy_url.as_str()).map_err(|_| {
+            bad("is not a proxy URL; use e.g. http://proxy.example.com:3128, or unset it")
+        })?;
+        tracing::debug!(
+            "whoami goes through the proxy {} ({var})",
+            proxy::shown(&proxy_url)
+        );
+        builder = builder.proxy(proxy);
+    }
+    // `localhost` means this machine: never resolved through /etc/hosts or DNS, whose answer
+    // could be another host receiving the token over plain HTTP (port 0: the URL's port).
+    if url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case("localhost"))
+    {
+        builder = builder.resolve_to_addrs(
+            "localhost",
+            &[
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+            ],
+        );
     }
     builder
         .build()

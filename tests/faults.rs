@@ -325,3 +325,78 @@ fn a_hostile_identity_cannot_forge_log_lines_or_escape_sequences() {
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
 }
+
+// ---- broken surroundings ---------------------------------------------------------------------
+
+/// Which of the standard streams is a pipe whose reader is gone.
+#[derive(Debug, Clone, Copy)]
+enum Closed {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+/// Run `t` with `closed` a real closed pipe (the other stream to /dev/null); its exit code.
+fn run_closed(t: &Test, closed: Closed) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = t.command();
+    match closed {
+        Closed::Stdout => cmd.stdout(writer).stderr(Stdio::null()),
+        Closed::Stderr => cmd.stdout(Stdio::null()).stderr(writer),
+        Closed::Both => cmd.stdout(writer.try_clone().unwrap()).stderr(writer),
+    };
+    let status = cmd.status().unwrap();
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_changes_nothing_but_the_output() {
+    type Case = (
+        &'static [&'static str],
+        Option<Step>,
+        Option<(&'static str, &'static str)>,
+        i32,
+    );
+    let cases: [Case; 13] = [
+        (&["check"], None, None, 0),
+        (&["check", "--json"], None, None, 0),
+        (&["--log", "trace", "check"], None, None, 0),
+        (&["--help"], None, None, 0),
+        (&["check", "--help"], None, None, 0),
+        (&["--version"], None, None, 0),
+        (&["--bogus"], None, None, 64),
+        (&["true"], None, None, 0),
+        (&["--init", "always", "sh", "-c", "exit 3"], None, None, 3),
+        (&["/nonexistent/app"], None, None, 127),
+        (&["check"], Some(Step::status(401)), None, 77),
+        (&["check", "--json"], Some(Step::status(401)), None, 77),
+        (
+            &["check"],
+            None,
+            Some(("SYSTEMPROMPT_USER_EMAIL", "not-an-email")),
+            78,
+        ),
+    ];
+    let fake = cloud(vec![]);
+    for (args, step, env, code) in cases {
+        for closed in [Closed::Stdout, Closed::Stderr, Closed::Both] {
+            if let Some(step) = &step {
+                fake.push_script([step.clone()]);
+            }
+            let mut t = Test::new().cloud(&fake).args(args.iter().copied());
+            if let Some((k, v)) = env {
+                t = t.env(k, v);
+            }
+            assert_eq!(
+                run_closed(&t, closed),
+                code,
+                "{args:?} with {closed:?} closed"
+            );
+        }
+    }
+}

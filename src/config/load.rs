@@ -144,9 +144,7 @@ pub fn load(cli: &CliValues, env: &[(String, String)], read_file: ReadFile<'_>) 
     };
     let options = r.options(cli, &env);
     r.refuse_pasted_tokens(&env, cli);
-    if let Some((t, _)) = &token {
-        r.redact(t.value.expose());
-    }
+    r.redact();
     let config = match (token, email, api_url) {
         (Some((token, claims)), Some((email, email_from_file)), Some(api_url))
             if r.problems.is_empty() =>
@@ -259,7 +257,7 @@ impl Report {
         } else {
             USER_EMAIL.var
         };
-        if super::source::contains_token(email.value.expose()) {
+        if self.holds_token(email.value.expose()) {
             self.problem(var, token_elsewhere());
             return None;
         }

@@ -67,7 +67,8 @@ pub enum Kind {
 pub enum Reader {
     /// The entrypoint, through envy ([`super::source::Env`]).
     Us,
-    /// A library on its own (reqwest's proxy matcher): documented, not read here.
+    /// Read where it is used, not through envy: the proxy variables (all the spellings curl
+    /// reads), by `whoami`'s proxy decision.
     Library,
 }
 
@@ -218,7 +219,7 @@ settings! {
     /// Log filter, `RUST_LOG` syntax.
     LOG = with_option(
         "SYSTEMPROMPT_LOG", "log", Some("FILTER"), Kind::Text { default: Some("info") },
-        "Log filter, RUST_LOG syntax, e.g. `debug` or `warn,sp_entrypoint=debug`", false);
+        "Log filter, RUST_LOG syntax, e.g. `debug` or `warn,sp_entrypoint=debug`", true);
     /// Log line format: `text|json`.
     LOG_FORMAT = with_option(
         "SYSTEMPROMPT_LOG_FORMAT", "log-format", Some("FORMAT"),
@@ -230,16 +231,16 @@ settings! {
         "Log line format", true);
     /// Extra PEM roots for TLS.
     SSL_CERT_FILE = ours("SSL_CERT_FILE", TEXT, "extra PEM root certificates, added to the embedded roots", true);
-    /// Proxy for the whoami call (read by reqwest).
+    /// Proxy for the whoami call (read by `whoami`, never for a loopback API URL).
     HTTPS_PROXY = Setting { reader: Reader::Library, ..ours("HTTPS_PROXY", TEXT, "proxy for the whoami call", false) };
-    /// Hosts that bypass the proxy (read by reqwest).
+    /// Hosts that bypass the proxy (read by `whoami`, as curl reads it).
     NO_PROXY = Setting { reader: Reader::Library, ..ours("NO_PROXY", TEXT, "proxy for the whoami call", false) };
     /// Fly.io app name.
-    FLY_APP_NAME = ours("FLY_APP_NAME", TEXT, "added to every log line when present", false);
+    FLY_APP_NAME = ours("FLY_APP_NAME", TEXT, "added to every log line when present", true);
     /// Fly.io machine id.
-    FLY_MACHINE_ID = ours("FLY_MACHINE_ID", TEXT, "added to every log line when present", false);
+    FLY_MACHINE_ID = ours("FLY_MACHINE_ID", TEXT, "added to every log line when present", true);
     /// Fly.io region.
-    FLY_REGION = ours("FLY_REGION", TEXT, "added to every log line when present", false);
+    FLY_REGION = ours("FLY_REGION", TEXT, "added to every log line when present", true);
 }
 
 /// The settings that have a command-line option.

@@ -321,29 +321,10 @@ pub(crate) fn sanitize(text: &str, secret: &str, max: usize) -> String {
     out
 }
 
-/// Replace the secret, and each long `.`-separated segment of it (a JWT's parts, which a
-/// server might echo without the prefix), with `***`.
+/// `text` without the secret: the crate's one redaction ([`crate::redact`]), which withholds
+/// any piece of 8 or more characters of it in any letter case, and anything shaped like a JWT.
 pub(crate) fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        return text.to_owned();
-    }
-    let mut needles: Vec<&str> = vec![secret];
-    for segment in secret.split('.') {
-        needles.push(segment);
-        // The header without an `sp_live_`-style prefix.
-        if let Some((_, rest)) = segment.rsplit_once('_') {
-            needles.push(rest);
-        }
-    }
-    needles.retain(|n| n.len() >= 8);
-    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    let mut out = text.to_owned();
-    for n in needles {
-        if out.contains(n) {
-            out = out.replace(n, "***");
-        }
-    }
-    out
+    crate::redact::redact_with(text, secret)
 }
 
 /// A redirect target for a message: scheme, host, port and path of `location` resolved
