@@ -883,26 +883,6 @@ fn the_log_filter_mutes_the_lines_but_not_the_stop() {
 }
 
 #[test]
-fn a_token_without_exp_is_not_watched() {
-    let fake = cloud(vec![]);
-    let tok = fake_cloud::mint_token_with_payload(&format!(
-        r#"{{"sub":"user_1","email":"{EMAIL}","iat":{}}}"#,
-        fake_cloud::now_secs()
-    ));
-    let t = Test::new()
-        .url(&fake)
-        .token(&tok)
-        .env("SYSTEMPROMPT_USER_EMAIL", EMAIL);
-    let out = t.args(["check", "--json"]).run();
-    out.code(0);
-    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("JSON");
-    assert_eq!(v["on_expiry"], "warn");
-    assert_eq!(v["expiry_watch"], false);
-    assert_eq!(v["expiry_warnings_at"], serde_json::json!([]));
-    assert_eq!(v["expiry_error_at"], serde_json::Value::Null);
-}
-
-#[test]
 fn stop_ends_the_app_at_exp_as_pid1_with_init_always_and_on_the_exec_path() {
     concurrently(vec![
         (

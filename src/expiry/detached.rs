@@ -273,7 +273,7 @@ pub fn watcher_main(args: &[OsString]) -> u8 {
     let (grace, watch) = match parse_args(args) {
         Ok(parsed) => parsed,
         Err(msg) => {
-            eprintln!("sp-entrypoint: {WATCH_ARG}: {msg}");
+            crate::output::stderr_line(&format!("sp-entrypoint: {WATCH_ARG}: {msg}"));
             return crate::error::exit::USAGE;
         }
     };

@@ -4,7 +4,6 @@
 //! subscriber.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
@@ -157,10 +156,11 @@ impl Style {
         Some(line)
     }
 
-    /// Write one line to stderr (see [`Style::render`]). A closed stderr is ignored.
+    /// Write one line to stderr (see [`Style::render`]), through [`crate::output`] (redacted;
+    /// a closed stderr is ignored).
     pub fn emit(&self, level: LineLevel, message: &str, fields: &[(&str, serde_json::Value)]) {
         if let Some(line) = self.render(level, message, fields, SystemTime::now()) {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            crate::output::stderr_line(&line);
         }
     }
 }
