@@ -146,6 +146,8 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
     let auth = bearer(secret)?;
     let client = build_client(&url, req.ssl_cert_file.as_deref(), tuning)?;
     let mut attempt = 0u32;
+    // Whether the attempt about to be made is the last one (see `policy`).
+    let mut last = false;
     loop {
         attempt += 1;
         let limit = tuning
@@ -197,19 +199,29 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
                 retry_after,
             } => {
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                match policy::next_wait(tuning, attempt, retry_after, remaining, jitter.next_u64())
-                {
-                    Wait::Sleep(delay) => {
-                        tracing::warn!(
-                            "whoami attempt {attempt} failed: {}; retrying in {} ({} of the budget left)",
-                            answer::redact(&reason, secret),
-                            secs(delay),
-                            secs(remaining)
-                        );
-                        tokio::time::sleep(delay).await;
+                let wait = policy::next_wait(
+                    tuning,
+                    attempt,
+                    retry_after,
+                    remaining,
+                    jitter.next_u64(),
+                    last,
+                );
+                let (delay, note) = match wait {
+                    Wait::Sleep(delay) => (delay, ""),
+                    Wait::Last(delay) => {
+                        (delay, "; the last attempt, as the next wait would not fit")
                     }
                     Wait::GiveUp(why) => return Err(fail(format!("{reason}; {why}"))),
-                }
+                };
+                last = matches!(wait, Wait::Last(_));
+                tracing::warn!(
+                    "whoami attempt {attempt} failed: {}; retrying in {} ({} of the budget left{note})",
+                    answer::redact(&reason, secret),
+                    secs(delay),
+                    secs(remaining)
+                );
+                tokio::time::sleep(delay).await;
             }
         }
     }
@@ -505,11 +517,17 @@ fn innermost(e: &reqwest::Error) -> String {
         .map_or_else(|| e.to_string(), ToString::to_string)
 }
 
-/// A duration for humans: `1.5s`, `30.0s`, `250ms`.
+/// A duration for humans: `250ms`, `1.5s`, `30.0s`; from an hour on `2h 5m`, `3d 4h`, and
+/// "more than a year" beyond (a `Retry-After` of 10^20 seconds is no number to print).
 fn secs(d: Duration) -> String {
+    const YEAR: Duration = Duration::from_secs(365 * 86_400);
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
-    } else {
+    } else if d < Duration::from_hours(1) {
         format!("{:.1}s", d.as_secs_f64())
+    } else if d <= YEAR {
+        crate::timefmt::human_duration(d.as_secs())
+    } else {
+        "more than a year".to_owned()
     }
 }
