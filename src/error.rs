@@ -14,7 +14,7 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 69;
     /// The credentials file cannot be written (`EX_CANTCREAT`).
     pub const CANT_CREATE: u8 = 73;
-    /// API protocol error: a redirect, another 4xx, an unexpected or oversized body (`EX_PROTOCOL`).
+    /// API protocol error: a redirect, another 4xx, malformed HTTP, an unexpected or oversized body (`EX_PROTOCOL`).
     pub const PROTOCOL: u8 = 76;
     /// Credentials refused: token expired, 401/403, email mismatch (`EX_NOPERM`).
     pub const REFUSED: u8 = 77;
@@ -37,7 +37,7 @@ EXIT CODES:
   69       API unavailable: unreachable, timed out, TLS failure, 5xx/429 until the budget ran out
   70       internal error (an OS call that should not fail)
   73       the credentials file cannot be written
-  76       API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large
+  76       API protocol error: a redirect, another 4xx, malformed HTTP, a body that is not the expected JSON or is too large
   77       credentials refused: token expired, 401/403, email mismatch
   78       configuration: a variable or _FILE missing or invalid, malformed token
   126      COMMAND found but not executable

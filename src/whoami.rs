@@ -7,8 +7,10 @@
 //!   (reqwest's env matcher; on Linux that is all the "system" proxy is).
 //! - Retries (`policy`): connect errors, timeouts, a body cut short, 408, 429 and 5xx except
 //!   501/505, with full-jitter backoff or `Retry-After` plus a spread; every retry is logged.
-//!   401/403 are [`Error::Rejected`]; a redirect, another status or a bad body is
-//!   [`Error::Protocol`]; running out of budget is [`Error::Unavailable`].
+//!   401/403 are [`Error::Rejected`]; a redirect, another status, a bad body, an answer that
+//!   is not valid HTTP/1.1 (bad status line or version, conflicting or oversized headers, a
+//!   bad chunk) or a proxy's 407 is [`Error::Protocol`], at once; running out of budget is
+//!   [`Error::Unavailable`].
 //! - The token travels only in a sensitive `Authorization` header and is redacted from every
 //!   message built from what the server sent (`answer::redact`).
 
@@ -343,9 +345,15 @@ async fn attempt_once(
                     "HTTP 200 body larger than {} bytes",
                     tuning.max_body
                 )),
-                Err(BodyError::Broken(e)) => Outcome::Retry {
-                    reason: body_failure(&e),
-                    retry_after: None,
+                Err(BodyError::Broken(e)) => match malformed(&e) {
+                    Some(what) => protocol(format!(
+                        "HTTP 200 body is not valid HTTP/1.1 framing ({what}); is SYSTEMPROMPT_API_URL the API, \
+                         and is no proxy or middlebox in the way?"
+                    )),
+                    None => Outcome::Retry {
+                        reason: body_failure(&e),
+                        retry_after: None,
+                    },
                 },
             }
         }
@@ -439,13 +447,23 @@ async fn read_prefix(resp: &mut Response, max: usize) -> Vec<u8> {
     body
 }
 
-/// A failed send: TLS failures are final, everything else (refused, reset, DNS, a proxy
-/// failure, a malformed answer) is retried.
+/// A failed send: TLS failures, an answer that is not valid HTTP/1.1 and a proxy asking for
+/// credentials are final; everything else (refused, reset, DNS, a proxy failing to connect,
+/// no answer) is retried.
 fn transport_failure(e: &reqwest::Error) -> Outcome {
     if let Some(tls) = find_tls_error(e) {
         return Outcome::Fatal(Fatal::Tls(format!(
             "TLS handshake failed: {tls}; if the API (or a proxy) uses a private CA, set SSL_CERT_FILE to a PEM bundle with it"
         )));
+    }
+    if let Some(what) = malformed(e) {
+        return protocol(format!(
+            "the answer is not valid HTTP/1.1 ({what}); is SYSTEMPROMPT_API_URL the API, and is no proxy or \
+             middlebox in the way?"
+        ));
+    }
+    if let Some(what) = proxy_refusal(e) {
+        return protocol(what);
     }
     let reason = if e.is_timeout() {
         "timed out".to_owned()
@@ -459,6 +477,53 @@ fn transport_failure(e: &reqwest::Error) -> Outcome {
     Outcome::Retry {
         reason,
         retry_after: None,
+    }
+}
+
+/// What is malformed in an answer that is not valid HTTP/1.1: hyper's parse errors (status
+/// line, version, a bad or conflicting header, a head too large) and the I/O errors hyper's
+/// body decoder reports for bad framing (`InvalidInput`/`InvalidData`: a bad chunk size);
+/// `None` for anything else. A TLS error wrapped in an I/O error
+/// is not one of these.
+fn malformed(e: &reqwest::Error) -> Option<String> {
+    if find_tls_error(e).is_some() {
+        return None;
+    }
+    sources(e).find_map(|s| {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_parse().then(|| h.to_string());
+        }
+        s.downcast_ref::<std::io::Error>()
+            .filter(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                )
+            })
+            .map(ToString::to_string)
+    })
+}
+
+/// A proxy's refusal that no retry can change: `407 Proxy Authentication Required` to the
+/// `CONNECT` (hyper-util reports it as a tunnel error; its type is private, so the message it
+/// displays is what identifies it), or a proxy answer too long to parse.
+fn proxy_refusal(e: &reqwest::Error) -> Option<String> {
+    let text = sources(e)
+        .map(ToString::to_string)
+        .find(|t| t.starts_with("tunnel error: "))?;
+    if text.contains("authorization required") {
+        Some(
+            "the proxy answered 407 Proxy Authentication Required; put its credentials in the proxy URL \
+             (HTTPS_PROXY=http://user:password@host:port) or set NO_PROXY for the API host"
+                .to_owned(),
+        )
+    } else if text.contains("too long") {
+        Some(format!(
+            "the proxy's answer is not valid HTTP ({}); check HTTPS_PROXY",
+            text.trim_start_matches("tunnel error: ")
+        ))
+    } else {
+        None
     }
 }
 
@@ -520,7 +585,7 @@ fn innermost(e: &reqwest::Error) -> String {
 /// A duration for humans: `250ms`, `1.5s`, `30.0s`; from an hour on `2h 5m`, `3d 4h`, and
 /// "more than a year" beyond (a `Retry-After` of 10^20 seconds is no number to print).
 fn secs(d: Duration) -> String {
-    const YEAR: Duration = Duration::from_secs(365 * 86_400);
+    const YEAR: Duration = Duration::from_hours(365 * 24);
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else if d < Duration::from_hours(1) {

@@ -322,3 +322,130 @@ fn a_hostile_identity_cannot_forge_log_lines_or_escape_sequences() {
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
 }
+
+// ---- malformed HTTP and the retry shape ------------------------------------------------------
+
+/// A loopback server that reads one request head, answers every connection with `reply`, then
+/// closes. Returns its URL and a counter of the requests it read.
+fn raw_server(reply: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match conn.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = conn.write_all(&reply);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn malformed_http_answers_are_final_protocol_errors_not_retried() {
+    let ok_head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n";
+    let huge_header = format!("{ok_head}X-Padding: {}\r\n\r\n", "a".repeat(1024 * 1024));
+    let cases: [(&str, String); 5] = [
+        (
+            "a bad chunk size",
+            format!("{ok_head}Transfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"),
+        ),
+        (
+            "two different Content-Length values",
+            format!("{ok_head}Content-Length: 2\r\nContent-Length: 40\r\n\r\n{{}}"),
+        ),
+        ("an oversized header", huge_header),
+        (
+            "an unknown protocol version",
+            "HTTP/3.7 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                .to_owned(),
+        ),
+        (
+            "a status line that is not HTTP",
+            "SPDY/1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_owned(),
+        ),
+    ];
+    let fake = cloud(vec![]);
+    for (what, reply) in cases {
+        let (url, requests) = raw_server(reply.into_bytes());
+        let out = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_API_URL", &url)
+            .args(["--whoami-timeout", "10", "true"])
+            .run();
+        assert_eq!(out.code, 76, "{what}: {}", out.stderr);
+        out.stderr_has("not valid HTTP/1.1")
+            .stderr_lacks("retrying");
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{what}: retried"
+        );
+        out.took(Duration::ZERO, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_proxy_asking_for_authentication_is_final_not_retried() {
+    let (proxy, requests) = raw_server(
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n"
+            .to_vec(),
+    );
+    let fake = cloud(vec![]);
+    // A name for the proxy to resolve (RFC 6761 `.invalid`); we never resolve it ourselves.
+    let out = Test::new()
+        .cloud(&fake)
+        .env("SYSTEMPROMPT_API_URL", "https://api.systemprompt.invalid")
+        .env("HTTPS_PROXY", &proxy)
+        .args(["--whoami-timeout", "10", "true"])
+        .run();
+    out.code(76)
+        .stderr_has("407 Proxy Authentication Required")
+        .stderr_lacks("retrying");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    out.took(Duration::ZERO, Duration::from_secs(5));
+    assert_eq!(fake.requests(), 0);
+}
+
+/// Against a server answering 503 forever, a 10 s budget: every wait comes from its attempt's
+/// full backoff window and the call gives up once the next window does not fit (one last
+/// attempt at most), instead of squeezing ever shorter waits into the budget's last second
+/// (16 attempts, 8 of them in the last second, before this was fixed).
+#[test]
+fn a_persistent_503_is_retried_in_whole_backoff_windows_not_squeezed_into_the_budget() {
+    let fake = cloud((0..1000).map(|_| status(503)).collect());
+    let out = Test::new()
+        .cloud(&fake)
+        .args(["--whoami-timeout", "10", "true"])
+        .run();
+    out.code(69).stderr_has("503");
+    let n = fake.requests();
+    eprintln!("a persistent 503 with a 10 s budget: {n} requests");
+    // Windows of 0.25, 0.5, 1, 2, 4, 5, 5... s: about 7 to 9 attempts fit in 10 s.
+    assert!((4..=11).contains(&n), "{n} requests");
+    // Each logged wait, with the attempt after it, fits in what was left; after a "last
+    // attempt" nothing more is tried.
+    let retries: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .collect();
+    assert_eq!(retries.len() + 1, n, "{}", out.stderr);
+    let last = retries.iter().position(|l| l.contains("the last attempt"));
+    assert!(
+        last.is_none_or(|i| i + 1 == retries.len()),
+        "{}",
+        out.stderr
+    );
+    out.took(Duration::ZERO, Duration::from_secs(14));
+}

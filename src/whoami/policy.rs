@@ -394,7 +394,7 @@ mod tests {
                     Some(ra) => (ra, ra + (ra.max(MS(250)) * 2u32.pow(w.attempt.min(20))).min(MS(2000))),
                 };
                 // Drawn from the whole window: low + (high - low) * rand / 2^64, exactly.
-                let span = (high - low).as_nanos();
+                let span = high.saturating_sub(low).as_nanos();
                 let drawn = low + Duration::from_nanos(u64::try_from((span * u128::from(w.rand)) >> 64).unwrap());
                 proptest::prop_assert_eq!(w.wait, drawn, "attempt {}: not drawn from [{:?}, {:?})", w.attempt, low, high);
                 // The attempt after this wait still gets its `min_attempt`.
