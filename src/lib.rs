@@ -308,6 +308,41 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
     }
 }
 
+/// The bootstrap's async runtime. Dropped on any path (a failed whoami, a stop signal, an
+/// error), it shuts down *without* waiting for its blocking threads: a name lookup stuck in
+/// `getaddrinfo` cannot be cancelled, and tokio's default drop would wait for it, holding the
+/// exit back long past the whoami budget or a stop signal (the thread ends with the process).
+struct BootRuntime(Option<Runtime>);
+
+impl BootRuntime {
+    fn new() -> Result<Self, Error> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| BootRuntime(Some(rt)))
+            .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> Option<F::Output> {
+        self.0.as_ref().map(|rt| rt.block_on(future))
+    }
+
+    /// Shut down, waiting up to `limit` for the blocking threads.
+    fn shutdown_timeout(mut self, limit: Duration) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_timeout(limit);
+        }
+    }
+}
+
+impl Drop for BootRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// whoami plus the email match, on a current-thread runtime that also watches the stop signals
 /// (which end the bootstrap at once with 128+N, also as PID 1; see [`stop`]). `Ok(Err(e))` is a failed
 /// whoami (the caller decides whether the escape hatch applies); `Err` is a signal or an
@@ -315,26 +350,25 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
 fn prove(
     cfg: &Config,
     stop: &stop::StopSignals,
-) -> Result<(Result<Identity, Error>, Runtime), Error> {
+) -> Result<(Result<Identity, Error>, BootRuntime), Error> {
     if let Some(e) = stop.pending() {
         return Err(e);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = BootRuntime::new()?;
     let request = whoami::Request {
         api_url: &cfg.api_url,
         token: &cfg.token,
         budget: cfg.whoami_timeout,
         ssl_cert_file: cfg.ssl_cert_file.clone(),
     };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            r = whoami::whoami(&request) => Ok(r),
-            e = stop.wait() => Err(e),
-        }
-    })?;
+    let outcome = runtime
+        .block_on(async {
+            tokio::select! {
+                r = whoami::whoami(&request) => Ok(r),
+                e = stop.wait() => Err(e),
+            }
+        })
+        .ok_or_else(|| Error::Internal("the async runtime is gone".to_owned()))??;
     let checked = outcome.and_then(|id| {
         if id.email.to_lowercase() == cfg.email.to_lowercase() {
             Ok(id)

@@ -449,3 +449,73 @@ fn a_persistent_503_is_retried_in_whole_backoff_windows_not_squeezed_into_the_bu
     );
     out.took(Duration::ZERO, Duration::from_secs(14));
 }
+
+// ---- a hanging DNS server ---------------------------------------------------------------------
+
+#[test]
+fn the_whoami_budget_holds_in_run_and_check_mode_with_a_hanging_dns_server() {
+    let test = "the_whoami_budget_holds_in_run_and_check_mode_with_a_hanging_dns_server";
+    let Some(dns) = common::SilentDns::start(test) else {
+        return;
+    };
+    let fake = cloud(vec![]);
+    for mode in [
+        &["true"][..],
+        &["check"],
+        &["check", "--json"],
+        &["--init", "always", "true"],
+    ] {
+        let out = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_API_URL", "https://api.hang.invalid")
+            .env_remove("SSL_CERT_FILE")
+            .resolver(&dns)
+            .args(["--whoami-timeout", "2"])
+            .args(mode)
+            .run();
+        assert_eq!(out.code, 69, "{mode:?}: {}", out.stderr);
+        out.stderr_has("timed out");
+        // The resolver would hang for 2 x 30 s: the budget (2 s) ends it, in every mode.
+        out.took(Duration::from_secs(2), Duration::from_secs(5));
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn a_stop_signal_during_a_hanging_dns_lookup_ends_the_bootstrap_at_once() {
+    let test = "a_stop_signal_during_a_hanging_dns_lookup_ends_the_bootstrap_at_once";
+    let fake = cloud(vec![]);
+    for mode in [&["true"][..], &["check"], &["--init", "always", "true"]] {
+        // A server of its own per run: a query left over from the last one is no signal.
+        let Some(dns) = common::SilentDns::start(test) else {
+            return;
+        };
+        let t = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_API_URL", "https://api.hang.invalid")
+            .env_remove("SSL_CERT_FILE")
+            .resolver(&dns)
+            .args(["--whoami-timeout", "60"])
+            .args(mode);
+        let child = t
+            .command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            dns.wait_for_query(Duration::from_secs(20)),
+            "no DNS query arrived"
+        );
+        let pid = child.id();
+        let out = common::signal_and_wait(child, pid, nix::sys::signal::Signal::SIGTERM);
+        t.scan(&out);
+        assert_eq!(out.code, 143, "{mode:?}: {}", out.stderr);
+        assert!(out.stderr.contains("SIGTERM"), "{mode:?}: {}", out.stderr);
+        eprintln!(
+            "{mode:?}: SIGTERM during a DNS lookup answered in {:?}",
+            out.elapsed
+        );
+        out.took(Duration::ZERO, Duration::from_secs(1));
+    }
+}

@@ -58,6 +58,8 @@ pub struct Test {
     env: Vec<(OsString, OsString)>,
     secrets: Vec<String>,
     stdin_null: bool,
+    /// Run in a new mount namespace with this file bind-mounted on `/etc/resolv.conf`.
+    resolv_conf: Option<PathBuf>,
 }
 
 impl Default for Test {
@@ -75,6 +77,7 @@ impl Test {
             env: vec![("PATH".into(), path)],
             secrets: Vec::new(),
             stdin_null: true,
+            resolv_conf: None,
         }
     }
 
@@ -131,7 +134,22 @@ impl Test {
 
     /// The command, for tests that need to drive the process themselves.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(bin());
+        let mut cmd = match &self.resolv_conf {
+            None => Command::new(bin()),
+            Some(conf) => {
+                // `unshare` and `sh` exec in turn: the binary keeps the PID of the child.
+                let mut c = Command::new("unshare");
+                c.args([
+                    "--mount",
+                    "sh",
+                    "-c",
+                    "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+                ])
+                .arg(conf)
+                .arg(bin());
+                c
+            }
+        };
         cmd.args(&self.args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -389,4 +407,65 @@ pub fn unshare_child(unshare_pid: u32) -> Option<u32> {
 /// Read a file written by an app under test.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// A DNS server on a loopback address of its own (`127.77.N.1:53`, UDP) that reads queries
+/// and never answers, and a `resolv.conf` naming only it (with a 30 s timeout per try): with
+/// [`Test::resolver`], the binary's name lookups hang as they do behind a broken resolver.
+pub struct SilentDns {
+    socket: std::net::UdpSocket,
+    /// The `resolv.conf` to bind-mount.
+    pub resolv_conf: PathBuf,
+}
+
+impl SilentDns {
+    /// Start one, or `None` (after one visible `skipped:` line) where binding port 53 or a
+    /// mount namespace is not permitted.
+    pub fn start(test: &str) -> Option<SilentDns> {
+        static N: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+        let probe = Command::new("unshare")
+            .args(["--mount", "true"])
+            .stderr(Stdio::null())
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: {test}: unshare --mount is not permitted here");
+            return None;
+        }
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let addr = std::net::Ipv4Addr::new(127, 77, n, 1);
+        let socket = match std::net::UdpSocket::bind((addr, 53)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("skipped: {test}: cannot bind {addr}:53 ({e})");
+                return None;
+            }
+        };
+        let resolv_conf = scratch("dns").join("resolv.conf");
+        std::fs::write(
+            &resolv_conf,
+            format!("nameserver {addr}\noptions timeout:30 attempts:2\n"),
+        )
+        .expect("write resolv.conf");
+        Some(SilentDns {
+            socket,
+            resolv_conf,
+        })
+    }
+
+    /// Wait (up to `limit`) for a query to arrive; `true` when one did.
+    pub fn wait_for_query(&self, limit: Duration) -> bool {
+        self.socket
+            .set_read_timeout(Some(limit))
+            .expect("set_read_timeout");
+        let mut buf = [0u8; 512];
+        self.socket.recv_from(&mut buf).is_ok()
+    }
+}
+
+impl Test {
+    /// Resolve names through `dns` only (in a new mount namespace; see [`SilentDns`]).
+    pub fn resolver(mut self, dns: &SilentDns) -> Self {
+        self.resolv_conf = Some(dns.resolv_conf.clone());
+        self
+    }
 }
