@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod error;
 pub mod exec;
 pub mod init;
+pub mod input;
 pub mod logging;
 pub mod stop;
 pub mod timefmt;

@@ -2,7 +2,6 @@
 //! every certificate in the `SSL_CERT_FILE` PEM bundle. Nothing is read from `/etc/ssl` and the
 //! platform verifier is never used (a scratch image has no system certificates).
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use crate::error::{ConfigProblem, Error};
 /// The environment variable naming extra PEM roots.
 pub(crate) const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 
-/// A bundle larger than this is not a certificate bundle (guards against `/dev/zero`).
+/// A bundle larger than this is not a certificate bundle (Mozilla's whole set is ~220 KB).
 const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
 
 /// The config for `https://`: webpki roots plus the `SSL_CERT_FILE` bundle, when given.
@@ -68,13 +67,12 @@ fn finish(roots: RootCertStore) -> Result<ClientConfig, Error> {
 
 /// Every certificate of the PEM bundle at `path`.
 fn read_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let mut pem = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BUNDLE + 1).read_to_end(&mut pem))
-        .map_err(|e| config(path, &format!("cannot read it ({e})")))?;
-    if pem.len() as u64 > MAX_BUNDLE {
-        return Err(config(path, "larger than 16 MiB, not a certificate bundle"));
-    }
+    let pem = crate::input::read_bounded(path, MAX_BUNDLE).map_err(|e| match e {
+        crate::input::InputError::TooLarge(_) => {
+            config(path, &format!("{e}, not a certificate bundle"))
+        }
+        e => config(path, &e.to_string()),
+    })?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| config(path, &format!("not a valid PEM bundle ({e})")))?;
