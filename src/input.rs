@@ -18,6 +18,9 @@ use std::path::Path;
 
 use nix::fcntl::OFlag;
 
+/// The limit of a `_FILE` secret: a token is at most 16 KiB, an email 254 bytes.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
 /// Why a file could not be used.
 #[derive(Debug)]
 pub enum InputError {
@@ -28,6 +31,8 @@ pub enum InputError {
     /// The OS refused (missing, permissions...).
     Io(std::io::Error),
 }
+
+impl std::error::Error for InputError {}
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -193,7 +193,9 @@ fn run(
     let span = logging::init(logging.filter, logging.format, &logging.fly);
     let entered = span.enter();
 
-    let loaded = config::load(&parsed.opts.settings(), &env, &|p| std::fs::read(p));
+    let loaded = config::load(&parsed.opts.settings(), &env, &|p| {
+        input::read_bounded(p, input::MAX_SECRET_FILE).map_err(std::io::Error::other)
+    });
     let cfg = match loaded {
         Ok((cfg, warnings)) if problems.is_empty() => {
             for w in warnings {

@@ -519,3 +519,110 @@ fn a_stop_signal_during_a_hanging_dns_lookup_ends_the_bootstrap_at_once() {
         out.took(Duration::ZERO, Duration::from_secs(1));
     }
 }
+
+// ---- files that never end or never open ------------------------------------------------------
+
+/// A valid token for `fake` in a file, for the `_FILE` tests.
+fn token_file(fake: &FakeCloud, dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let token = fake.token(common::EMAIL, 86_400);
+    let path = dir.join("token");
+    std::fs::write(&path, &token).unwrap();
+    (token, path)
+}
+
+#[test]
+fn a_file_variable_naming_dev_zero_or_a_huge_sparse_file_is_refused_with_bounded_memory() {
+    let fake = cloud(vec![]);
+    let dir = common::scratch("huge-files");
+    let sparse = dir.join("sparse");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let sparse = sparse.to_str().unwrap();
+    let (_, token_path) = token_file(&fake, &dir);
+    let token_path = token_path.to_str().unwrap();
+    for (var, path, what) in [
+        (
+            "SYSTEMPROMPT_API_TOKEN_FILE",
+            "/dev/zero",
+            "a character device",
+        ),
+        ("SYSTEMPROMPT_API_TOKEN_FILE", sparse, "larger than"),
+        ("SYSTEMPROMPT_USER_EMAIL_FILE", sparse, "larger than"),
+        ("SSL_CERT_FILE", "/dev/zero", "a character device"),
+        ("SSL_CERT_FILE", sparse, "larger than"),
+    ] {
+        let mut t = Test::new().cloud(&fake);
+        if var == "SYSTEMPROMPT_API_TOKEN_FILE" {
+            t = t.env_remove("SYSTEMPROMPT_API_TOKEN");
+        }
+        if var == "SYSTEMPROMPT_USER_EMAIL_FILE" {
+            t = t
+                .env_remove("SYSTEMPROMPT_USER_EMAIL")
+                .env_remove("SYSTEMPROMPT_API_TOKEN")
+                .env("SYSTEMPROMPT_API_TOKEN_FILE", token_path);
+        }
+        let (out, peak_kib) = t.env(var, path).args(["true"]).run_measured();
+        assert_eq!(out.code, 78, "{var}={path}: {}", out.stderr);
+        out.stderr_has(var).stderr_has(what);
+        eprintln!("{var}={path}: peak RSS {peak_kib} KiB");
+        // The SSL_CERT_FILE limit is 16 MiB, a `_FILE`'s 64 KiB; reading 8 GiB would not fit.
+        assert!(
+            peak_kib < 48 * 1024,
+            "{var}={path}: peak RSS {peak_kib} KiB"
+        );
+        out.took(Duration::ZERO, Duration::from_secs(10));
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn a_file_variable_naming_a_fifo_without_a_writer_is_refused_at_once() {
+    let fake = cloud(vec![]);
+    let dir = common::scratch("fifo");
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let fifo = fifo.to_str().unwrap();
+    for var in [
+        "SYSTEMPROMPT_API_TOKEN_FILE",
+        "SYSTEMPROMPT_USER_EMAIL_FILE",
+        "SSL_CERT_FILE",
+    ] {
+        let mut t = Test::new().cloud(&fake);
+        if let Some(plain) = var
+            .strip_suffix("_FILE")
+            .filter(|v| v.starts_with("SYSTEMPROMPT"))
+        {
+            t = t.env_remove(plain);
+        }
+        let out = t.env(var, fifo).args(["true"]).run();
+        assert_eq!(out.code, 78, "{var}: {}", out.stderr);
+        out.stderr_has(var).stderr_has("a FIFO");
+        out.took(Duration::ZERO, Duration::from_secs(10));
+    }
+    // `/dev/stdin` under `docker run -i`: a pipe that nobody writes to.
+    let t = Test::new()
+        .cloud(&fake)
+        .env_remove("SYSTEMPROMPT_API_TOKEN")
+        .env("SYSTEMPROMPT_API_TOKEN_FILE", "/dev/stdin")
+        .args(["true"]);
+    let mut child = t
+        .command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let start = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    let out = common::outcome(&output, 0, start.elapsed());
+    t.scan(&out);
+    out.code(78)
+        .stderr_has("SYSTEMPROMPT_API_TOKEN_FILE")
+        .stderr_has("a FIFO");
+    out.took(Duration::ZERO, Duration::from_secs(10));
+    assert_eq!(fake.requests(), 0);
+}

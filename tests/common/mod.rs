@@ -469,3 +469,69 @@ impl Test {
         self
     }
 }
+
+impl Test {
+    /// Run to completion like [`Test::run`], and measure the child's peak RSS (KiB, from
+    /// `wait4(2)`'s `ru_maxrss`: this child's own, not the largest of the test's children).
+    pub fn run_measured(self) -> (Outcome, u64) {
+        let start = Instant::now();
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the binary");
+        let pid = child.id();
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let t_out = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let deadline = Instant::now() + Duration::from_mins(1);
+        let (status, maxrss) = loop {
+            let mut status = 0;
+            // SAFETY: a zeroed rusage is a valid value of this plain C struct.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: both pointers are to live locals; WNOHANG makes the call return at once.
+            let got = unsafe {
+                libc::wait4(
+                    i32::try_from(pid).expect("pid"),
+                    &raw mut status,
+                    libc::WNOHANG,
+                    &raw mut usage,
+                )
+            };
+            assert!(got >= 0, "wait4: {}", std::io::Error::last_os_error());
+            if got > 0 {
+                let code = if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                };
+                break (code, u64::try_from(usage.ru_maxrss).unwrap_or(0));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the binary did not finish within a minute");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let outcome = Outcome {
+            code: status,
+            stdout: String::from_utf8_lossy(&t_out.join().expect("stdout reader")).into_owned(),
+            stderr: String::from_utf8_lossy(&t_err.join().expect("stderr reader")).into_owned(),
+            elapsed: start.elapsed(),
+            pid,
+        };
+        self.scan(&outcome);
+        (outcome, maxrss)
+    }
+}
