@@ -10,7 +10,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use serde::Deserialize;
-use sp_entrypoint::config::{self, CliSettings, vars};
+use sp_entrypoint::config::{self, CliValues, vars};
 use sp_entrypoint::credentials::Credentials;
 use sp_entrypoint::error::Error;
 use sp_entrypoint::timefmt;
@@ -146,11 +146,11 @@ proptest! {
         pad in prop::sample::select(vec!["", " ", "\n", "\t \r\n"]),
     ) {
         let e = env(&[
-            (vars::API_TOKEN, &format!("{pad}{tok}{pad}")),
-            (vars::USER_EMAIL, &format!("{email}{pad}")),
-            (vars::API_URL, &url),
+            (vars::API_TOKEN.var, &format!("{pad}{tok}{pad}")),
+            (vars::USER_EMAIL.var, &format!("{email}{pad}")),
+            (vars::API_URL.var, &url),
         ]);
-        let (cfg, _warnings) = config::load(&CliSettings::default(), &e, &no_files)
+        let (cfg, _warnings) = config::load(&CliValues::default(), &e, &no_files).config
             .unwrap_or_else(|err| panic!("refused {email} {url}: {err}"));
         prop_assert_eq!(cfg.token.expose(), tok.as_str());
         prop_assert_eq!(&cfg.email, &email);
@@ -212,8 +212,8 @@ proptest! {
             _ => format!("@{domain}"),
         };
         prop_assume!(config::validate_email(&bad).is_err());
-        let e = env(&[(vars::API_TOKEN, &tok), (vars::USER_EMAIL, &bad)]);
-        refused_on(config::load(&CliSettings::default(), &e, &no_files), vars::USER_EMAIL, &tok);
+        let e = env(&[(vars::API_TOKEN.var, &tok), (vars::USER_EMAIL.var, &bad)]);
+        refused_on(config::load(&CliValues::default(), &e, &no_files).config, vars::USER_EMAIL.var, &tok);
     }
 
     #[test]
@@ -236,8 +236,8 @@ proptest! {
             _ => format!("{norm}/a b"),
         };
         prop_assume!(config::validate_api_url(bad.trim()).is_err());
-        let e = env(&[(vars::API_TOKEN, &tok), (vars::USER_EMAIL, &email), (vars::API_URL, &bad)]);
-        refused_on(config::load(&CliSettings::default(), &e, &no_files), vars::API_URL, &tok);
+        let e = env(&[(vars::API_TOKEN.var, &tok), (vars::USER_EMAIL.var, &email), (vars::API_URL.var, &bad)]);
+        refused_on(config::load(&CliValues::default(), &e, &no_files).config, vars::API_URL.var, &tok);
     }
 
     #[test]
@@ -259,8 +259,8 @@ proptest! {
         };
         prop_assume!(!bad.trim().is_empty());
         prop_assume!(token::decode_claims(bad.trim()).is_err());
-        let e = env(&[(vars::API_TOKEN, &bad), (vars::USER_EMAIL, &email)]);
-        refused_on(config::load(&CliSettings::default(), &e, &no_files), vars::API_TOKEN, &tok);
+        let e = env(&[(vars::API_TOKEN.var, &bad), (vars::USER_EMAIL.var, &email)]);
+        refused_on(config::load(&CliValues::default(), &e, &no_files).config, vars::API_TOKEN.var, &tok);
     }
 
     #[test]

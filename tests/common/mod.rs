@@ -473,6 +473,8 @@ impl Test {
 impl Test {
     /// Run to completion like [`Test::run`], and measure the child's peak RSS (KiB, from
     /// `wait4(2)`'s `ru_maxrss`: this child's own, not the largest of the test's children).
+    // The child is reaped by wait4 below (which `Child::wait` cannot replace: it drops the rusage).
+    #[allow(clippy::zombie_processes)]
     pub fn run_measured(self) -> (Outcome, u64) {
         let start = Instant::now();
         let mut child = self
