@@ -21,6 +21,10 @@ use nix::fcntl::OFlag;
 /// The limit of a `_FILE` secret: a token is at most 16 KiB, an email 254 bytes.
 pub const MAX_SECRET_FILE: u64 = 64 * 1024;
 
+/// The limit of `SSL_CERT_FILE`: larger is not a certificate bundle (Mozilla's whole set is
+/// ~220 KB).
+pub const MAX_CA_BUNDLE: u64 = 16 * 1024 * 1024;
+
 /// Why a file could not be used.
 #[derive(Debug)]
 pub enum InputError {

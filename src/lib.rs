@@ -107,8 +107,8 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
     // Before any other thread exists, so that every thread inherits the mask.
     let stop = StopSignals::block().map_err(|error| Failed::new(error, None))?;
     // 1. Configuration (logging first, so that every later stage can warn).
-    let loaded = config::load(&parsed.cli, &utf8_env(os_env), &|p| {
-        input::read_bounded(p, input::MAX_SECRET_FILE).map_err(std::io::Error::other)
+    let loaded = config::load(&parsed.cli, os_env, &|path, limit| {
+        input::read_bounded(path, limit).map_err(std::io::Error::other)
     });
     let log = logging::init(&loaded.log);
     log.in_scope(|| {
@@ -142,19 +142,6 @@ fn print_usage(text: &str, code: u8) -> u8 {
         eprint!("{text}");
     }
     code
-}
-
-/// The environment as UTF-8 pairs for validation (lossy: a non-UTF-8 value then fails the
-/// validation of its variable instead of being silently dropped).
-fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
-    env.iter()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
-        .collect()
 }
 
 /// The valid configuration, its warnings logged; or every problem.

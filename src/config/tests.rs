@@ -48,25 +48,52 @@ fn without(mut base: Vec<(String, String)>, name: &str) -> Vec<(String, String)>
     base
 }
 
-fn no_files(_: &Path) -> io::Result<Vec<u8>> {
+fn no_files(_: &Path, _: u64) -> io::Result<Vec<u8>> {
     Err(io::Error::new(
         io::ErrorKind::NotFound,
         "No such file or directory (os error 2)",
     ))
 }
 
-fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path) -> io::Result<Vec<u8>> + use<> {
+/// Files by path; one over the limit asked for is refused as `input::read_bounded` does.
+fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path, u64) -> io::Result<Vec<u8>> + use<> {
     let map: HashMap<PathBuf, Vec<u8>> = map
         .iter()
         .map(|(p, c)| (PathBuf::from(p), c.to_vec()))
         .collect();
-    move |p: &Path| {
-        map.get(p).cloned().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                "No such file or directory (os error 2)",
-            )
-        })
+    move |p: &Path, limit: u64| match map.get(p) {
+        Some(c) if c.len() as u64 > limit => {
+            Err(io::Error::other(crate::input::InputError::TooLarge(limit)))
+        }
+        Some(c) => Ok(c.clone()),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        )),
+    }
+}
+
+/// A CA certificate (the test CA of `whoami::tests`; public part only), for `SSL_CERT_FILE`.
+const TEST_CA: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBpzCCAU2gAwIBAgIUcIOWQyUPZZ3aiQA3Q2m9iYUbckUwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVc3AtZW50cnlwb2ludCB0ZXN0IENBMCAXDTI2MTEyNzA5MzMy
+N1oYDzIxMjYxMTAzMDkzMzI3WjAgMR4wHAYDVQQDDBVzcC1lbnRyeXBvaW50IHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARgR8oEEioPplTDD17WJhga
+89momM4HPwEsv4gufplOHynDMT2RX8Ep9Esv8VKtdVUpKWQWr7tO665Xz+wHMAwg
+o2MwYTAdBgNVHQ4EFgQUr3MO2IuM9xU0sPVUmZBzTzqZ8RkwHwYDVR0jBBgwFoAU
+r3MO2IuM9xU0sPVUmZBzTzqZ8RkwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8E
+BAMCAgQwCgYIKoZIzj0EAwIDSAAwRQIhAKmfP/QhttBGcEpWZvfofIHJek7EtibH
+uJu+GNKO5e0QAiACC7gMOITLEYAYSBf+cyg5iK/JZ9Cr//huI13CDBa/PA==
+-----END CERTIFICATE-----
+";
+
+/// `env` read with `SSL_CERT_FILE`'s bundle at `path`.
+fn ok_with_ca(env: &[(String, String)], path: &str) -> (Config, Vec<String>) {
+    let read = files(&[(path, TEST_CA.as_bytes())]);
+    match load(&CliValues::default(), env, &read).config {
+        Ok(v) => v,
+        Err(e) => panic!("expected a valid config, got: {e}"),
     }
 }
 
@@ -80,7 +107,7 @@ fn ok(cli: &CliValues, env: &[(String, String)]) -> (Config, Vec<String>) {
 fn problems_with(
     cli: &CliValues,
     env: &[(String, String)],
-    read: &dyn Fn(&Path) -> io::Result<Vec<u8>>,
+    read: &dyn Fn(&Path, u64) -> io::Result<Vec<u8>>,
 ) -> Vec<ConfigProblem> {
     match load(cli, env, read).config {
         Ok((c, _)) => panic!("expected problems, got {c:?}"),
@@ -146,7 +173,7 @@ fn everything_from_the_environment() {
     ] {
         e = with(e, k, v);
     }
-    let (c, warnings) = ok(&CliValues::default(), &e);
+    let (c, warnings) = ok_with_ca(&e, "/etc/ssl/extra.pem");
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(c.api_url, "https://api-sandbox.systemprompt.io");
     assert!(c.allow_unvalidated && c.scrub_token);
@@ -419,7 +446,7 @@ fn unreadable_non_utf8_and_empty_files() {
         "\"/s/empty\" is empty; write the token into it"
     );
 
-    let denied = |_: &Path| -> io::Result<Vec<u8>> {
+    let denied = |_: &Path, _: u64| -> io::Result<Vec<u8>> {
         Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             "Permission denied (os error 13)",
@@ -789,7 +816,7 @@ fn write_credentials_and_ssl_cert_file() {
         vars::SSL_CERT_FILE.var,
         "/etc/ca.pem",
     );
-    let (c, warnings) = ok(&CliValues::default(), &e);
+    let (c, warnings) = ok_with_ca(&e, "/etc/ca.pem");
     assert_eq!(c.write_credentials, Some(PathBuf::from("/app/creds.json")));
     assert_eq!(c.ssl_cert_file, Some(PathBuf::from("/etc/ca.pem")));
     assert_eq!(warnings.len(), 1);

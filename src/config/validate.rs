@@ -3,11 +3,100 @@
 //! `--init` mode, log filter).
 
 use std::str::FromStr;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
 use super::InitMode;
+
+/// The most characters an email address can have (RFC 5321's path limit, less the brackets).
+pub const MAX_EMAIL: usize = 254;
+/// The most characters an API URL can have.
+pub const MAX_URL: usize = 2048;
+/// The most characters a host name can have (RFC 1035), and one of its labels.
+pub const MAX_HOST: usize = 253;
+/// The most characters a label of a host name can have (RFC 1035).
+pub const MAX_LABEL: usize = 63;
+/// The most bytes a file path can have (Linux's `PATH_MAX`, with its NUL).
+pub const MAX_PATH: usize = 4095;
+
+/// Whether `c` is invisible formatting: Unicode's format characters (category Cf: the
+/// bidirectional overrides and isolates, zero-width spaces and joiners, the soft hyphen, tag
+/// characters...) and the line and paragraph separators. Shown in a log line, they reorder or
+/// hide what follows.
+pub fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61C}'
+            | '\u{6DD}'
+            | '\u{70F}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// Refuse what cannot be shown on one log line as it is: control characters and invisible
+/// formatting ([`is_format`]). The message never repeats the value.
+pub fn printable(value: &str) -> Result<(), String> {
+    if value.chars().any(char::is_control) {
+        return Err("contains a control character (a newline, tab or escape?); remove it".into());
+    }
+    if value.chars().any(is_format) {
+        return Err(
+            "contains an invisible formatting character (a bidirectional override, a zero-width \
+             space or joiner, a soft hyphen?), which would hide or reorder text in the logs; \
+             type the value again without it"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A file path we print: [`printable`], and at most [`MAX_PATH`] bytes.
+pub fn validate_path(path: &str) -> Result<(), String> {
+    if path.len() > MAX_PATH {
+        return Err(format!(
+            "is longer than {MAX_PATH} bytes, more than a path can have (PATH_MAX); give a shorter path"
+        ));
+    }
+    printable(path)
+}
+
+/// Check a PEM bundle of CA certificates (`SSL_CERT_FILE`'s contents): every PEM block
+/// well-formed, at least one certificate, and at least one usable as a trust anchor. Returns
+/// the certificates.
+pub fn ca_bundle(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not a valid PEM bundle ({e})"))?;
+    if certs.is_empty() {
+        return Err("contains no PEM CERTIFICATE block".to_owned());
+    }
+    let (added, _) = rustls::RootCertStore::empty().add_parsable_certificates(certs.clone());
+    if added == 0 {
+        return Err("none of its certificates is usable as a trust anchor".to_owned());
+    }
+    Ok(certs)
+}
 
 /// `1/true/yes/on` is `true`, `0/false/no/off` is `false` (case-insensitive), else `None`.
 pub fn parse_bool(value: &str) -> Option<bool> {
@@ -66,8 +155,18 @@ pub fn validate_email(email: &str) -> Result<(), String> {
     if email.is_empty() {
         return fail("is empty");
     }
+    if email.chars().count() > MAX_EMAIL {
+        return fail(&format!(
+            "is longer than {MAX_EMAIL} characters, more than an email address can have"
+        ));
+    }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return fail("contains whitespace or a control character");
+    }
+    if email.chars().any(is_format) {
+        return fail(
+            "contains an invisible formatting character (a bidirectional override, a zero-width space?)",
+        );
     }
     let Some((local, domain)) = email.split_once('@') else {
         return fail("is not an email address: it has no '@'");
@@ -123,8 +222,18 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
     if url.is_empty() {
         return fail("is empty");
     }
+    if url.chars().count() > MAX_URL {
+        return fail(&format!(
+            "is longer than {MAX_URL} characters, too long for the base URL of an API"
+        ));
+    }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return fail("contains whitespace or a control character");
+    }
+    if url.chars().any(is_format) {
+        return fail(
+            "contains an invisible formatting character (a bidirectional override, a zero-width space?)",
+        );
     }
     let Some((scheme, rest)) = url.split_once("://") else {
         return fail("is not an absolute URL (no https://)");
@@ -224,6 +333,14 @@ fn parse_authority(authority: &str) -> Result<(String, bool, String), &'static s
         }
         if host.split('.').any(str::is_empty) {
             return Err("has a host name with an empty label (a leading, trailing or doubled '.')");
+        }
+        if host.len() > MAX_HOST {
+            return Err("has a host name longer than 253 characters, more than DNS allows");
+        }
+        if host.split('.').any(|label| label.len() > MAX_LABEL) {
+            return Err(
+                "has a host name with a label (between dots) longer than 63 characters, more than DNS allows",
+            );
         }
         let host = host.to_ascii_lowercase();
         let loopback = host == "localhost"

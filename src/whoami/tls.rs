@@ -6,16 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::{ConfigProblem, Error};
 
 /// The environment variable naming extra PEM roots.
 const SSL_CERT_FILE: &str = crate::config::vars::SSL_CERT_FILE.var;
-
-/// A bundle larger than this is not a certificate bundle (Mozilla's whole set is ~220 KB).
-const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
 
 /// The config for `https://`: webpki roots plus the `SSL_CERT_FILE` bundle, when given.
 pub(crate) fn https_config(ssl_cert_file: Option<&Path>) -> Result<ClientConfig, Error> {
@@ -65,21 +61,16 @@ fn finish(roots: RootCertStore) -> Result<ClientConfig, Error> {
     Ok(cfg)
 }
 
-/// Every certificate of the PEM bundle at `path`.
+/// Every certificate of the PEM bundle at `path` (checked as the configuration checks it).
 fn read_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let pem = crate::input::read_bounded(path, MAX_BUNDLE).map_err(|e| match e {
-        crate::input::InputError::TooLarge(_) => {
-            config(path, &format!("{e}, not a certificate bundle"))
-        }
-        e => config(path, &e.to_string()),
-    })?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| config(path, &format!("not a valid PEM bundle ({e})")))?;
-    if certs.is_empty() {
-        return Err(config(path, "contains no PEM CERTIFICATE block"));
-    }
-    Ok(certs)
+    let pem =
+        crate::input::read_bounded(path, crate::input::MAX_CA_BUNDLE).map_err(|e| match e {
+            crate::input::InputError::TooLarge(_) => {
+                config(path, &format!("{e}, not a certificate bundle"))
+            }
+            e => config(path, &e.to_string()),
+        })?;
+    crate::config::validate::ca_bundle(&pem).map_err(|what| config(path, &what))
 }
 
 fn config(path: &Path, what: &str) -> Error {
