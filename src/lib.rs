@@ -19,6 +19,7 @@ pub mod timefmt;
 pub mod token;
 pub mod whoami;
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -111,9 +112,17 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
         input::read_bounded(path, limit).map_err(std::io::Error::other)
     });
     let log = logging::init(&loaded.log);
-    log.in_scope(|| {
+    // `check --json` prints one object for every outcome: the report's, or (when the bootstrap
+    // failed before it) the failure's, from what was known by then.
+    let check_json = matches!(parsed.mode, Mode::Check { json: true });
+    let mut known: Option<CheckBasis> = None;
+    let reported = Cell::new(false);
+    let now = timefmt::now_unix();
+    let result = log.in_scope(|| {
         let cfg = configuration(loaded.config)?;
-        let now = timefmt::now_unix();
+        if check_json {
+            known = Some(CheckBasis::of(&cfg));
+        }
         // 2. Expiry.
         check_expiry(&cfg, now)?;
         // 3. whoami and the email match.
@@ -127,11 +136,80 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
         write_credentials(&cfg, &proof, now)?;
         // 5. Run the app, or report.
         match parsed.mode {
-            Mode::Check { json } => report(&cfg, proof, runtime, &stop, json, now),
+            Mode::Check { json } => report(&cfg, proof, runtime, &stop, json, now, &reported),
             Mode::Run(app) => launch(&app, cfg, &proof, runtime, &stop, now),
         }
+    });
+    if check_json
+        && !reported.get()
+        && let Err(e) = &result
+    {
+        println!("{}", failure_json(known.as_ref(), e, now));
+    }
+    result.map_err(|error| Failed::new(error, Some(log)))
+}
+
+/// What `check --json` reports of a valid configuration (never the token).
+struct CheckBasis {
+    email: String,
+    api_url: String,
+    claims: token::Claims,
+    credentials_file: Option<String>,
+}
+
+impl CheckBasis {
+    fn of(cfg: &Config) -> Self {
+        CheckBasis {
+            email: cfg.email.clone(),
+            api_url: cfg.api_url.clone(),
+            claims: cfg.claims.clone(),
+            credentials_file: cfg
+                .write_credentials
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        }
+    }
+}
+
+/// The `check --json` object of a bootstrap that failed before the report: the report's fields
+/// known by then (`null` otherwise), `validated: false`, the error and its exit code.
+/// `token_status` is `invalid` when the token is missing or malformed, `unknown` when the
+/// configuration failed elsewhere (the token was not looked at).
+fn failure_json(known: Option<&CheckBasis>, e: &Error, now: u64) -> serde_json::Value {
+    let status = match (known, e) {
+        (Some(k), _) => token_status(&k.claims, now),
+        (None, Error::Config(problems))
+            if problems
+                .iter()
+                .any(|p| p.var.contains(config::vars::API_TOKEN.var)) =>
+        {
+            "invalid"
+        }
+        (None, _) => "unknown",
+    };
+    let exp = known.and_then(|k| k.claims.exp);
+    serde_json::json!({
+        "user_email": known.map(|k| k.email.as_str()),
+        "api_url": known.map(|k| k.api_url.as_str()),
+        "authenticated_at": known.map(|k| timefmt::rfc3339(k.claims.iat.unwrap_or(now))),
+        "expires_at": exp.map(timefmt::rfc3339),
+        "expires_in_secs": exp.map(|e| e.saturating_sub(now)),
+        "token_status": status,
+        "validated": false,
+        "credentials_file": known.and_then(|k| k.credentials_file.as_deref()),
+        "validation_error": e.to_string(),
+        "validation_exit_code": e.code(),
     })
-    .map_err(|error| Failed::new(error, Some(log)))
+}
+
+/// `valid`, `expires_soon`, `expired` or `unknown` (no `exp` claim).
+fn token_status(claims: &token::Claims, now: u64) -> &'static str {
+    match token::expiry(claims, now) {
+        Expiry::Valid { .. } => "valid",
+        Expiry::ExpiresSoon { .. } => "expires_soon",
+        Expiry::Expired { .. } => "expired",
+        Expiry::Unknown => "unknown",
+    }
 }
 
 /// Help and version on stdout (code 0), a usage error on stderr.
@@ -192,7 +270,7 @@ fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error>
     Ok(())
 }
 
-/// `check`: print the report; the exit code is whoami's.
+/// `check`: print the report (and mark it `reported`); the exit code is whoami's.
 fn report(
     cfg: &Config,
     proof: Proof,
@@ -200,12 +278,14 @@ fn report(
     stop: &StopSignals,
     json: bool,
     now: u64,
+    reported: &Cell<bool>,
 ) -> Result<u8, Error> {
     runtime.shutdown_timeout(Duration::from_millis(100));
     if let Some(e) = stop.pending() {
         return Err(e);
     }
     print_report(cfg, &proof, json, now);
+    reported.set(true);
     proof.map(|_| 0)
 }
 
@@ -372,12 +452,7 @@ fn log_success(cfg: &Config, id: &Identity, now: u64) {
 }
 
 fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: u64) {
-    let status = match token::expiry(&cfg.claims, now) {
-        Expiry::Valid { .. } => "valid",
-        Expiry::ExpiresSoon { .. } => "expires_soon",
-        Expiry::Expired { .. } => "expired",
-        Expiry::Unknown => "unknown",
-    };
+    let status = token_status(&cfg.claims, now);
     let authenticated_at = timefmt::rfc3339(cfg.claims.iat.unwrap_or(now));
     if json {
         let mut v = serde_json::json!({

@@ -116,6 +116,13 @@ impl Test {
         self
     }
 
+    /// Set (or replace) a variable with any bytes (not necessarily UTF-8).
+    pub fn env_os(mut self, k: &str, v: impl Into<OsString>) -> Self {
+        self.env.retain(|(name, _)| name != k);
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
     /// Remove a variable.
     pub fn env_remove(mut self, k: &str) -> Self {
         self.env.retain(|(name, _)| name != k);
