@@ -925,3 +925,141 @@ fn the_token_never_appears_in_any_message_or_debug() {
     assert_no_token(&t, &format!("{c:?} {c:#?} {w:?}"));
     assert!(format!("{c:?}").contains("Secret(***)"));
 }
+
+#[test]
+fn non_utf8_values_are_refused_naming_the_variable() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let bad = |text: &str| {
+        let mut b = text.as_bytes().to_vec();
+        b.push(0xff);
+        OsString::from_vec(b)
+    };
+    let mut e: Vec<(OsString, OsString)> = good_env()
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .filter(|(k, _)| k != vars::USER_EMAIL.var)
+        .collect();
+    e.push((vars::USER_EMAIL.var.into(), bad("user@example.com")));
+    e.push((vars::WRITE_CREDENTIALS.var.into(), bad("/app/creds.json")));
+    e.push((vars::GRACE.var.into(), bad("5")));
+    let p = match load(&CliValues::default(), &e, &no_files).config {
+        Err(Error::Config(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    // One problem each (the lossy reading's own problems are dropped), naming the variable.
+    let vars: Vec<&str> = p.iter().map(|p| p.var.as_str()).collect();
+    assert_eq!(
+        vars,
+        [
+            vars::USER_EMAIL.var,
+            vars::WRITE_CREDENTIALS.var,
+            vars::GRACE.var
+        ],
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .all(|p| p.message.starts_with("is not valid UTF-8"))
+    );
+    assert!(
+        p[1].message.contains("--write-credentials"),
+        "{}",
+        p[1].message
+    );
+}
+
+#[test]
+fn ssl_cert_file_is_checked_with_the_other_settings() {
+    let e = with(
+        with(good_env(), vars::SSL_CERT_FILE.var, "/ca.pem"),
+        vars::USER_EMAIL.var,
+        "nope",
+    );
+    let big = vec![b'x'; 17 << 20];
+    for (contents, why) in [
+        (&b"junk"[..], "contains no PEM CERTIFICATE block"),
+        (
+            &b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"[..],
+            "none of its certificates is usable as a trust anchor",
+        ),
+        (&big[..], "it is larger than 16 MiB"),
+    ] {
+        let p = problems_with(&CliValues::default(), &e, &files(&[("/ca.pem", contents)]));
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert_eq!(p[0].var, vars::USER_EMAIL.var);
+        assert_eq!(p[1].var, vars::SSL_CERT_FILE.var);
+        assert!(
+            p[1].message.starts_with(&format!("/ca.pem: {why}")),
+            "{}",
+            p[1].message
+        );
+    }
+    let p = problems_with(&CliValues::default(), &e, &no_files);
+    assert!(
+        p[1].message.contains("No such file or directory"),
+        "{}",
+        p[1].message
+    );
+}
+
+#[test]
+fn paths_and_fly_fields_are_refused_when_not_printable() {
+    for (var, value, why) in [
+        (
+            vars::WRITE_CREDENTIALS.var,
+            "/app/\u{202e}nosj.creds",
+            "invisible formatting",
+        ),
+        (
+            vars::SSL_CERT_FILE.var,
+            "/etc/ca\n.pem",
+            "control character",
+        ),
+        (vars::FLY_REGION.var, "ams\u{200d}", "invisible formatting"),
+        (vars::FLY_MACHINE_ID.var, "m\u{7}", "control character"),
+        (
+            vars::API_TOKEN_FILE.var,
+            "/run/\u{2067}token",
+            "invisible formatting",
+        ),
+    ] {
+        let mut e = with(good_env(), var, value);
+        if var == vars::API_TOKEN_FILE.var {
+            e = without(e, vars::API_TOKEN.var);
+        }
+        let p = problem(&e);
+        assert_eq!(p.var, var);
+        assert!(p.message.contains(why), "{var}: {}", p.message);
+        assert!(!p.message.contains(value), "{var}: echoed");
+    }
+    let long = format!("/{}", "d".repeat(4095));
+    let p = problem(&with(good_env(), vars::WRITE_CREDENTIALS.var, &long));
+    assert!(
+        p.message.contains("longer than 4095 bytes"),
+        "{}",
+        p.message
+    );
+    let p = problem(&without(
+        with(good_env(), vars::USER_EMAIL_FILE.var, "/e\u{202e}"),
+        vars::USER_EMAIL.var,
+    ));
+    assert_eq!(p.var, vars::USER_EMAIL_FILE.var);
+}
+
+#[test]
+fn a_file_too_large_or_not_regular_is_named_with_its_variable() {
+    let big = vec![b'a'; 64 * 1024 + 1];
+    let e = with(
+        without(good_env(), vars::API_TOKEN.var),
+        vars::API_TOKEN_FILE.var,
+        "/big",
+    );
+    let p = problems_with(&CliValues::default(), &e, &files(&[("/big", &big)]));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
+    assert_eq!(
+        p[0].message,
+        "cannot use \"/big\": it is larger than 64 KiB; point SYSTEMPROMPT_API_TOKEN_FILE at the file holding the token"
+    );
+}

@@ -441,6 +441,72 @@ mod tests {
     }
 
     #[test]
+    fn length_limits_hold_at_their_boundaries() {
+        let email = |n: usize| format!("{}@example.com", "a".repeat(n - 12));
+        assert_eq!(validate_email(&email(254)), Ok(()));
+        let err = validate_email(&email(255)).unwrap_err();
+        assert!(err.starts_with("is longer than 254 characters"), "{err}");
+        let url = |n: usize| format!("https://example.com/{}", "p".repeat(n - 20));
+        assert!(validate_api_url(&url(2048)).is_ok());
+        let err = validate_api_url(&url(2049)).unwrap_err();
+        assert!(err.starts_with("is longer than 2048 characters"), "{err}");
+        let label = |n: usize| format!("https://{}.example.com", "l".repeat(n));
+        assert!(validate_api_url(&label(63)).is_ok());
+        let err = validate_api_url(&label(64)).unwrap_err();
+        assert!(err.contains("longer than 63 characters"), "{err}");
+        // 4 * 63 + 3 dots = 255; trimmed to 253 and 254.
+        let host = |n: usize| {
+            let mut h = [
+                "x".repeat(63),
+                "x".repeat(63),
+                "x".repeat(63),
+                "x".repeat(63),
+            ]
+            .join(".");
+            h.truncate(n);
+            format!("https://{h}.io")
+        };
+        assert!(validate_api_url(&host(250)).is_ok());
+        let err = validate_api_url(&host(251)).unwrap_err();
+        assert!(err.contains("longer than 253 characters"), "{err}");
+    }
+
+    #[test]
+    fn invisible_formatting_and_control_characters_are_refused() {
+        for c in [
+            '\u{202e}',
+            '\u{202a}',
+            '\u{2066}',
+            '\u{200b}',
+            '\u{200d}',
+            '\u{feff}',
+            '\u{ad}',
+            '\u{2028}',
+            '\u{e0041}',
+        ] {
+            assert!(is_format(c), "{c:?}");
+            let err = printable(&format!("a{c}b")).unwrap_err();
+            assert!(err.contains("invisible formatting"), "{err}");
+            let err = validate_email(&format!("us{c}er@example.com")).unwrap_err();
+            assert!(
+                err.contains("invisible formatting") || err.contains("whitespace"),
+                "{c:?}: {err}"
+            );
+        }
+        for c in ['a', 'é', '\u{4e2d}', ' ', '-', '\u{1F600}'] {
+            assert!(!is_format(c), "{c:?}");
+        }
+        assert!(printable("/app/crédentials.json").is_ok());
+        assert!(
+            printable("a\u{1b}[2J")
+                .unwrap_err()
+                .contains("control character")
+        );
+        assert!(validate_path(&"p".repeat(MAX_PATH)).is_ok());
+        assert!(validate_path(&"p".repeat(MAX_PATH + 1)).is_err());
+    }
+
+    #[test]
     fn url_accepts_and_normalises() {
         for (input, want) in [
             ("https://api.systemprompt.io", "https://api.systemprompt.io"),
