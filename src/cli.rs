@@ -15,7 +15,7 @@ use crate::error::exit;
 
 /// The whole help epilogue: variables, then the exit-code table.
 fn after_help() -> String {
-    format!("{}\n\n{}", spec::environment_help(), exit::TABLE)
+    format!("{}\n\n{}", spec::environment_help(), exit::table())
 }
 
 /// One clap option per setting that has one, from the spec.
@@ -308,5 +308,47 @@ mod tests {
         ] {
             assert!(text.contains(var), "--help lacks {var}");
         }
+    }
+
+    #[test]
+    fn help_lists_every_setting_of_the_spec_and_nothing_else() {
+        let ParseOutcome::Exit { text, code: 0 } = parse(&argv(&["--help"])) else {
+            panic!("expected help")
+        };
+        let env = text
+            .split("ENVIRONMENT")
+            .nth(1)
+            .and_then(|s| s.split("\n\n").next())
+            .unwrap_or_else(|| panic!("no ENVIRONMENT section: {text}"));
+        let listed: Vec<&str> = env
+            .lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.trim_start()
+                    .split("  ")
+                    .next()
+                    .unwrap_or_default()
+                    .split(", ")
+            })
+            .collect();
+        let in_spec: Vec<&str> = spec::SETTINGS.iter().map(|s| s.var).collect();
+        assert_eq!(listed, in_spec);
+        // Every option of the spec is an option of both forms, and says its variable.
+        let ParseOutcome::Exit { text: check, .. } = parse(&argv(&["check", "--help"])) else {
+            panic!("expected help")
+        };
+        for (s, o) in spec::with_options() {
+            for help in [&text, &check] {
+                assert!(
+                    help.contains(&format!("--{}", o.long))
+                        && help.contains(&format!("[env: {}]", s.var)),
+                    "--{} / {} missing: {help}",
+                    o.long,
+                    s.var
+                );
+            }
+        }
+        let options = text.matches("[env: ").count();
+        assert_eq!(options, spec::with_options().count(), "{text}");
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 use crate::cli::{Mode, ParseOutcome};
-use crate::config::Config;
+use crate::config::{Config, vars};
 use crate::credentials::Credentials;
 use crate::error::Error;
 use crate::logging::Logger;
@@ -240,7 +240,8 @@ fn unless_allowed(cfg: &Config, proof: Proof) -> Result<Proof, Error> {
     match proof {
         Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => {
             tracing::warn!(
-                "SECURITY: SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1: starting the app with UNVALIDATED credentials after a failed whoami (it would have exited {}): {e}",
+                "SECURITY: {}=1: starting the app with UNVALIDATED credentials after a failed whoami (it would have exited {}): {e}",
+                vars::ALLOW_UNVALIDATED.var,
                 e.code()
             );
             Ok(Err(e))
@@ -255,17 +256,8 @@ fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error>
     let Some(path) = &cfg.write_credentials else {
         return Ok(());
     };
-    let credentials = Credentials {
-        api_token: token::Secret::new(cfg.token.expose().to_owned()),
-        api_url: cfg.api_url.clone(),
-        authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
-        user_email: cfg.email.clone(),
-        last_validated_at: proof
-            .as_ref()
-            .ok()
-            .map(|_| timefmt::rfc3339(timefmt::now_unix())),
-    };
-    credentials.write_atomic(path)?;
+    let validated_at = proof.as_ref().ok().map(|_| timefmt::now_unix());
+    Credentials::new(cfg, now, validated_at).write_atomic(path)?;
     tracing::debug!(path = %path.display(), "credentials file written");
     Ok(())
 }
@@ -338,14 +330,18 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
         }),
         Expiry::ExpiresSoon { remaining } => {
             tracing::warn!(
-                "SYSTEMPROMPT_API_TOKEN expires in {} (at {}); log in again soon and update the secret",
+                "{} expires in {} (at {}); log in again soon and update the secret",
+                vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
                 timefmt::rfc3339(cfg.claims.exp.unwrap_or(now))
             );
             Ok(())
         }
         Expiry::Unknown => {
-            tracing::warn!("SYSTEMPROMPT_API_TOKEN has no `exp` claim; its expiry is unknown");
+            tracing::warn!(
+                "{} has no `exp` claim; its expiry is unknown",
+                vars::API_TOKEN.var
+            );
             Ok(())
         }
         Expiry::Valid { .. } => Ok(()),

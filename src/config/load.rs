@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing_subscriber::filter::Targets;
 
 use super::source::{
-    CliValues, Env, ReadFile, Report, Required, Sourced, TOKEN_ELSEWHERE, read_failure, shown,
+    CliValues, Env, ReadFile, Report, Required, Sourced, read_failure, shown, token_elsewhere,
 };
 use super::spec::{
     self, ALLOW_UNVALIDATED, API_TOKEN, API_TOKEN_FILE, API_URL, DEFAULT_API_URL, GRACE, INIT,
@@ -268,7 +268,7 @@ impl Report {
             USER_EMAIL.var
         };
         if super::source::contains_token(email.value.expose()) {
-            self.problem(var, TOKEN_ELSEWHERE);
+            self.problem(var, token_elsewhere());
             return None;
         }
         match validate_email(email.value.expose()) {
@@ -370,7 +370,11 @@ impl Report {
             Ok(Some(v)) => parse_init_mode(&v).unwrap_or_else(|| {
                 self.problem(
                     &INIT.problem_name(),
-                    format!("{} is not a mode; {init_hint} (default: auto)", shown(&v)),
+                    format!(
+                        "{} is not a mode; {init_hint} (default: {})",
+                        shown(&v),
+                        INIT.default_shown().unwrap_or_default()
+                    ),
                 );
                 InitMode::Auto
             }),

@@ -168,7 +168,13 @@ pub(super) struct Required {
 }
 
 /// The problem of a variable that holds the token (or a value with the token inside).
-pub(super) const TOKEN_ELSEWHERE: &str = "holds what looks like the API token; put the token in SYSTEMPROMPT_API_TOKEN (or a file named by SYSTEMPROMPT_API_TOKEN_FILE) and give this variable its own value";
+pub(super) fn token_elsewhere() -> String {
+    format!(
+        "holds what looks like the API token; put the token in {} (or a file named by {}) and give this variable its own value",
+        spec::API_TOKEN.var,
+        spec::API_TOKEN_FILE.var
+    )
+}
 
 impl Report {
     /// Record a problem with `var` (a variable, an option, or `--option / VARIABLE`).
@@ -350,7 +356,7 @@ impl Report {
     pub(super) fn refuse_pasted_tokens(&mut self, env: &Env, cli: &CliValues) {
         for s in SETTINGS.iter().filter(|s| s.refuse_pasted_token) {
             if env.get(s).is_some_and(contains_token) {
-                self.problem(s.var, TOKEN_ELSEWHERE);
+                self.problem(s.var, token_elsewhere());
             }
         }
         for (s, value) in cli.iter() {
@@ -358,7 +364,7 @@ impl Report {
                 && s.refuse_pasted_token
                 && contains_token(&value.to_string_lossy())
             {
-                self.problem(&opt.flag(), TOKEN_ELSEWHERE);
+                self.problem(&opt.flag(), token_elsewhere());
             }
         }
     }

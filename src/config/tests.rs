@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::source::{TOKEN_ELSEWHERE, contains_token};
+use super::source::{contains_token, token_elsewhere};
 use super::spec as vars;
 use super::spec::{
     DEFAULT_API_URL, DEFAULT_GRACE, DEFAULT_WHOAMI_TIMEOUT, MAX_GRACE, MAX_WHOAMI_TIMEOUT,
@@ -569,7 +569,7 @@ fn a_token_inside_another_value_is_refused_and_not_echoed() {
         let all = problems(&e);
         assert!(
             all.iter()
-                .any(|p| p.var == var && p.message == TOKEN_ELSEWHERE),
+                .any(|p| p.var == var && p.message == token_elsewhere()),
             "{var}={value}: {all:#?}"
         );
         for p in &all {

@@ -209,50 +209,51 @@ pub fn validate_email(email: &str) -> Result<(), String> {
 const URL_FIX: &str =
     "use e.g. https://api.systemprompt.io (the default: unset the variable to use it)";
 
+const HOST_READ_OTHERWISE: &str = "has a host that is neither a valid name nor a dotted-decimal IPv4 address (a last label that is a number, or a malformed xn-- label?)";
+
 /// Check an API URL and return it normalised: scheme and host lowercased, no trailing `/`.
 ///
 /// Rules: `https://`, or `http://` only for a loopback host (`localhost`, `127.0.0.0/8`,
 /// `[::1]`); a host (a name of letters, digits, `-`, `_`, `.` without empty labels, an IPv4
 /// address, or an IPv6 address in brackets); an optional port 1-65535; an optional path (such
 /// as `/cloud`) of URL characters; no user info, query or fragment; no whitespace or control
-/// characters. The error says what is wrong and what to do, and never repeats the value.
-pub fn validate_api_url(url: &str) -> Result<String, String> {
+/// characters. The URL is parsed by the `url` crate (the parser whoami uses), and refused when
+/// it reads anything other than what was written (a host such as `10.0x1`, which it reads as
+/// 10.0.0.1; a path with `.` or `..` segments). The error says what is wrong and what to do,
+/// and never repeats the value.
+pub fn validate_api_url(text: &str) -> Result<String, String> {
     let fail = |what: &str| Err(format!("{what}; {URL_FIX}"));
     let fail_fix = |what: &str, fix: &str| Err(format!("{what}; {fix}"));
-    if url.is_empty() {
+    // The stricter rules, on the text as written.
+    if text.is_empty() {
         return fail("is empty");
     }
-    if url.chars().count() > MAX_URL {
+    if text.chars().count() > MAX_URL {
         return fail(&format!(
             "is longer than {MAX_URL} characters, too long for the base URL of an API"
         ));
     }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return fail("contains whitespace or a control character");
     }
-    if url.chars().any(is_format) {
+    if text.chars().any(is_format) {
         return fail(
             "contains an invisible formatting character (a bidirectional override, a zero-width space?)",
         );
     }
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, rest)) = text.split_once("://") else {
         return fail("is not an absolute URL (no https://)");
     };
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "https" && scheme != "http" {
         return fail("has a scheme other than https:// (or http:// for localhost)");
     }
+    let base_only = "remove it: give only the base URL, like https://api.systemprompt.io";
     if rest.contains('#') {
-        return fail_fix(
-            "has a fragment (#...)",
-            "remove it: give only the base URL, like https://api.systemprompt.io",
-        );
+        return fail_fix("has a fragment (#...)", base_only);
     }
     if rest.contains('?') {
-        return fail_fix(
-            "has a query (?...)",
-            "remove it: give only the base URL, like https://api.systemprompt.io",
-        );
+        return fail_fix("has a query (?...)", base_only);
     }
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     if authority.contains('@') {
@@ -261,13 +262,31 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
             "remove it (the token is sent in a header): give only the base URL, like https://api.systemprompt.io",
         );
     }
-    if authority.is_empty() {
-        return fail("has no host");
-    }
-    let (host, loopback, port) = match parse_authority(authority) {
+    let (host, port) = match written_authority(authority) {
         Ok(parts) => parts,
         Err(what) => return fail(what),
     };
+    // What the URL parser reads: exactly what was written, or it is refused.
+    let parsed = match url::Url::parse(text) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::InvalidIpv6Address) => {
+            return fail("has an invalid IPv6 address in [...]");
+        }
+        Err(_) => return fail(HOST_READ_OTHERWISE),
+    };
+    let (read_host, loopback) = match parsed.host() {
+        Some(url::Host::Domain(name)) if name == host => (name, name == "localhost"),
+        Some(url::Host::Ipv4(addr)) if addr.to_string() == host => {
+            (host.as_str(), addr.is_loopback())
+        }
+        Some(url::Host::Ipv6(addr)) if host.starts_with('[') => {
+            (parsed.host_str().unwrap_or_default(), addr.is_loopback())
+        }
+        _ => return fail(HOST_READ_OTHERWISE),
+    };
+    if port.is_some_and(|p| parsed.port_or_known_default() != Some(p)) {
+        return fail("has an invalid port (use a number from 1 to 65535)");
+    }
     if scheme == "http" && !loopback {
         return fail_fix(
             "uses http://, which is allowed only for localhost, 127.0.0.0/8 and [::1]",
@@ -277,31 +296,29 @@ pub fn validate_api_url(url: &str) -> Result<String, String> {
     if !valid_path(path) {
         return fail("has a path with characters not allowed in a URL (encode them as %XX)");
     }
-    let path = path.trim_end_matches('/');
-    let normalised = format!("{scheme}://{host}{port}{path}");
-    // whoami parses the URL with the WHATWG parser, which reads a name whose last label is a
-    // number as an IPv4 address (`0p.50` is invalid, `10.0x1` is 10.0.0.1) and checks `xn--`
-    // labels: accept only what it parses to the same host.
-    let same_host = reqwest::Url::parse(&normalised)
-        .is_ok_and(|u| host.starts_with('[') || u.host_str() == Some(host.as_str()));
-    if !same_host {
+    let read_path = parsed.path();
+    if read_path != path && !(path.is_empty() && read_path == "/") {
         return fail(
-            "has a host that is neither a valid name nor a dotted-decimal IPv4 address (a last label that is a number, or a malformed xn-- label?)",
+            "has a path that a URL parser reads otherwise (a `.` or `..` segment, plain or %-encoded?)",
         );
     }
-    Ok(normalised)
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    let path = read_path.trim_end_matches('/');
+    Ok(format!("{scheme}://{read_host}{port}{path}"))
 }
 
-/// Split an authority (no user info) into the normalised host, whether it is loopback, and
-/// the normalised `:port` (or `""`). The error says what is wrong.
-fn parse_authority(authority: &str) -> Result<(String, bool, String), &'static str> {
-    let (host, loopback, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (inner, after) = bracketed
-            .split_once(']')
+/// The host as written (lowercased; an IPv6 address keeps its brackets) and the port as
+/// written (checked: 1-65535), from an authority without user info. The error says what is
+/// wrong.
+fn written_authority(authority: &str) -> Result<(String, Option<u16>), &'static str> {
+    if authority.is_empty() {
+        return Err("has no host");
+    }
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority
+            .find(']')
             .ok_or("has an IPv6 address without its closing ']'")?;
-        let addr = inner
-            .parse::<std::net::Ipv6Addr>()
-            .map_err(|_| "has an invalid IPv6 address in [...]")?;
+        let (host, after) = authority.split_at(end + 1);
         let port = match after {
             "" => None,
             p => Some(
@@ -309,7 +326,7 @@ fn parse_authority(authority: &str) -> Result<(String, bool, String), &'static s
                     .ok_or("has something other than :PORT after the IPv6 address")?,
             ),
         };
-        (format!("[{addr}]"), addr.is_loopback(), port)
+        (host.to_ascii_lowercase(), port)
     } else {
         let (host, port) = match authority.split_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -342,21 +359,16 @@ fn parse_authority(authority: &str) -> Result<(String, bool, String), &'static s
                 "has a host name with a label (between dots) longer than 63 characters, more than DNS allows",
             );
         }
-        let host = host.to_ascii_lowercase();
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::Ipv4Addr>()
-                .is_ok_and(|a| a.is_loopback());
-        (host, loopback, port)
+        (host.to_ascii_lowercase(), port)
     };
     let port = match port {
-        None => String::new(),
+        None => None,
         Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => format!(":{n}"),
+            Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => Some(n),
             _ => return Err("has an invalid port (use a number from 1 to 65535)"),
         },
     };
-    Ok((host, loopback, port))
+    Ok((host, port))
 }
 
 /// RFC 3986 path characters: unreserved, sub-delims, `:`, `@`, `/`, and `%XX`.
@@ -595,6 +607,29 @@ mod tests {
                 err.contains("https://api.systemprompt.io"),
                 "{bad:?}: no fix in {err}"
             );
+        }
+    }
+
+    #[test]
+    fn url_paths_the_url_parser_reads_otherwise_are_refused() {
+        for bad in [
+            "https://example.com/a/../b",
+            "https://example.com/.",
+            "https://example.com/cloud/..",
+            "https://example.com/%2e%2E/x",
+            "https://example.com/a/./b",
+        ] {
+            let err = validate_api_url(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(err.contains("reads otherwise"), "{bad:?}: {err}");
+            assert!(
+                err.contains("https://api.systemprompt.io"),
+                "{bad:?}: {err}"
+            );
+        }
+        for good in ["https://example.com/a.b/..c/.d", "https://example.com/%2F"] {
+            assert_eq!(validate_api_url(good).as_deref(), Ok(good));
         }
     }
 
