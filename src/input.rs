@@ -5,8 +5,9 @@
 //! forever, and `/dev/zero` or a large sparse file would be read into memory until the kernel
 //! kills the container. So the path is checked before it is opened (a device is never opened
 //! at all), opened with `O_NONBLOCK | O_NOCTTY` (a FIFO swapped in meanwhile does not block,
-//! a terminal does not become ours), checked again on the open descriptor, and read through a
-//! `take(limit + 1)`: a file one byte over the limit is refused, whatever its size claims.
+//! a terminal does not become ours), checked again on the open descriptor, refused unread when
+//! its size is over the limit, and read through a `take(limit + 1)`: a file one byte over the
+//! limit is refused, whatever its size claimed.
 //! Docker and Kubernetes mount secrets as regular files (Kubernetes through a symlink, which is
 //! followed), so nothing else is accepted.
 
@@ -99,7 +100,12 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
     if let Some(k) = kind(meta.file_type()) {
         return Err(InputError::NotRegular(k));
     }
-    let cap = usize::try_from(meta.len().min(limit).saturating_add(1)).unwrap_or(usize::MAX);
+    // A size over the limit is refused unread; a size that lies (a file growing meanwhile, a
+    // /proc file showing 0) is caught by reading no more than the limit plus one byte.
+    if meta.len() > limit {
+        return Err(InputError::TooLarge(limit));
+    }
+    let cap = usize::try_from(meta.len().saturating_add(1)).unwrap_or(usize::MAX);
     let mut bytes = Vec::with_capacity(cap);
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -137,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sparse_file_is_cut_at_its_limit_plus_one_byte() {
+    fn a_sparse_file_over_its_limit_is_refused_unread() {
         let d = dir("sparse");
         let p = d.join("sparse");
         File::create(&p).unwrap().set_len(1 << 40).unwrap();
@@ -168,6 +174,17 @@ mod tests {
         let e = read_bounded(&d.join("missing"), 1024).unwrap_err();
         assert!(e.to_string().starts_with("cannot read it ("), "{e}");
         let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_file_whose_size_says_nothing_is_still_cut_at_its_limit() {
+        // /proc files are regular files of size 0 whatever they hold.
+        let status = Path::new("/proc/self/status");
+        assert!(read_bounded(status, 1 << 20).unwrap().starts_with(b"Name:"));
+        assert!(matches!(
+            read_bounded(status, 16),
+            Err(InputError::TooLarge(16))
+        ));
     }
 
     #[test]
