@@ -192,7 +192,10 @@ impl Report {
                 Some(v) => parse_log_format(v.trim()).unwrap_or_else(|| {
                     self.problem(
                         LOG_FORMAT.var,
-                        format!("`{}` is not a log format; use `text` or `json`", v.trim()),
+                        format!(
+                            "{} is not a log format; use `text` or `json`",
+                            quoted(v.trim())
+                        ),
                     );
                     LogFormat::Text
                 }),
@@ -328,7 +331,7 @@ impl Report {
             "give a number of seconds ({range}), like {}",
             default.as_secs()
         );
-        let Ok(Some(v)) = self.pick(setting, cli, env, &hint) else {
+        let Some(v) = self.pick(setting, cli, env, &hint) else {
             return default;
         };
         match parse_seconds(&v) {
@@ -367,7 +370,7 @@ impl Report {
         let grace = self.seconds(&GRACE, cli, env);
         let init_hint = "use auto, always or never";
         let init = match self.pick(&INIT, cli, env, init_hint) {
-            Ok(Some(v)) => parse_init_mode(&v).unwrap_or_else(|| {
+            Some(v) => parse_init_mode(&v).unwrap_or_else(|| {
                 self.problem(
                     &INIT.problem_name(),
                     format!(
@@ -378,7 +381,7 @@ impl Report {
                 );
                 InitMode::Auto
             }),
-            Ok(None) | Err(()) => InitMode::Auto,
+            None => InitMode::Auto,
         };
         let write_credentials = match cli.get(&WRITE_CREDENTIALS) {
             Some(p) if p.is_empty() => {
@@ -444,6 +447,15 @@ impl Report {
                 None
             }
         }
+    }
+}
+
+/// A value in backquotes when short, otherwise only its length (a long value may be the token).
+fn quoted(value: &str) -> String {
+    if value.chars().count() <= 24 {
+        format!("`{value}`")
+    } else {
+        shown(value)
     }
 }
 

@@ -206,28 +206,28 @@ impl Report {
             .map(str::to_owned)
     }
 
-    /// The option's value: the command line's when given, else the variable's (trimmed). `Err`
-    /// when the command-line value is empty (already reported, with `hint`).
+    /// The option's value: the command line's when given, else the variable's (trimmed).
+    /// `None` when unset, or when the command-line value is empty (reported, with `hint`: the
+    /// variable is not looked at then).
     pub(super) fn pick(
         &mut self,
         setting: &'static Setting,
         cli: &CliValues,
         env: &Env,
         hint: &str,
-    ) -> Result<Option<String>, ()> {
+    ) -> Option<String> {
         let (Some(opt), Some(v)) = (setting.option, cli.get(setting)) else {
-            return Ok(self.var(env, setting));
+            return self.var(env, setting);
         };
         let flag = opt.flag();
-        if let Some(t) = self.trimmed(&flag, &v.to_string_lossy()) {
-            Ok(Some(t.to_owned()))
-        } else {
+        let value = self.trimmed(&flag, &v.to_string_lossy()).map(str::to_owned);
+        if value.is_none() {
             self.problem(
                 &setting.problem_name(),
                 format!("{flag} is given an empty value; {hint}"),
             );
-            Err(())
         }
+        value
     }
 
     /// Resolve `VAR` / `VAR_FILE` into a trimmed value.
@@ -433,4 +433,307 @@ pub(super) fn contains_token(value: &str) -> bool {
 fn looks_like_token(value: &str) -> bool {
     crate::token::decode_claims(value).is_ok()
         || (value.contains("eyJ") && value.matches('.').count() >= 2)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `_FILE` resolution and the refusal of pasted tokens, through [`crate::config::load`]
+    //! (the helpers are the load tests').
+
+    use super::super::tests::{
+        EMAIL, EXP, assert_no_token, env, files, good_env, no_files, problem, problems,
+        problems_with, with, without,
+    };
+    use super::{contains_token, token_elsewhere};
+    use crate::config::{CliValues, load, spec as vars};
+    use crate::token::testing::token;
+    use std::io;
+    use std::path::Path;
+
+    // ---- _FILE ----
+
+    #[test]
+    fn token_and_email_from_files() {
+        let t = token(EXP);
+        let token_file = format!("{t}\n");
+        let read = files(&[
+            ("/run/secrets/token", token_file.as_bytes()),
+            ("/run/secrets/email", b"user@example.com"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/run/secrets/token"),
+            (vars::USER_EMAIL_FILE.var, "/run/secrets/email"),
+        ]);
+        let (c, warnings) = load(&CliValues::default(), &e, &read)
+            .config
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            warnings,
+            vec![
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/run/secrets/token\" (a trailing newline?); it was trimmed"
+            ],
+            "the trimmed newline is reported, naming the variable"
+        );
+        assert_eq!(c.token.expose(), t);
+        assert_eq!(c.email, EMAIL);
+        assert!(c.token_from_file && c.email_from_file);
+    }
+
+    #[test]
+    fn file_contents_are_trimmed_with_a_warning() {
+        let t = token(EXP);
+        let token_file = format!("\n  {t}\r\n\r\n");
+        let read = files(&[
+            ("/s/t", token_file.as_bytes()),
+            ("/s/e", b"user@example.com\r\n"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, " /s/t "),
+            (vars::USER_EMAIL_FILE.var, "/s/e"),
+        ]);
+        let (c, warnings) = load(&CliValues::default(), &e, &read)
+            .config
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.token.expose(), t);
+        assert_eq!(c.email, EMAIL);
+        assert_eq!(
+            warnings,
+            vec![
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace (a trailing newline?); it was trimmed",
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/s/t\" (a trailing newline?); it was trimmed",
+                "SYSTEMPROMPT_USER_EMAIL_FILE had surrounding whitespace in \"/s/e\" (a trailing newline?); it was trimmed",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_file_names_the_variable_path_and_os_error() {
+        let e = with(
+            without(good_env(), vars::API_TOKEN.var),
+            vars::API_TOKEN_FILE.var,
+            "/run/secrets/nope",
+        );
+        let p = problem(&e);
+        assert_eq!(p.var, vars::API_TOKEN_FILE.var);
+        assert!(
+            p.message.starts_with(
+                "cannot read \"/run/secrets/nope\": No such file or directory (os error 2); check"
+            ),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn unreadable_non_utf8_and_empty_files() {
+        let read = files(&[
+            ("/s/bin", b"\xff\xfe\x00token"),
+            ("/s/empty", b" \n"),
+            ("/s/e-bin", b"\xc3\x28"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/s/bin"),
+            (vars::USER_EMAIL_FILE.var, "/s/e-bin"),
+        ]);
+        let p = problems_with(&CliValues::default(), &e, &read);
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
+        assert_eq!(
+            p[0].message,
+            "\"/s/bin\" is not UTF-8 text; write the token into it as plain text"
+        );
+        assert_eq!(p[1].var, vars::USER_EMAIL_FILE.var);
+        assert!(p[1].message.contains("not UTF-8"));
+
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/s/empty"),
+            (vars::USER_EMAIL.var, EMAIL),
+        ]);
+        let p = problems_with(&CliValues::default(), &e, &read);
+        assert_eq!(
+            p[0].message,
+            "\"/s/empty\" is empty; write the token into it"
+        );
+
+        let denied = |_: &Path, _: u64| -> io::Result<Vec<u8>> {
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "Permission denied (os error 13)",
+            ))
+        };
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/s/t"),
+            (vars::USER_EMAIL.var, EMAIL),
+        ]);
+        let p = problems_with(&CliValues::default(), &e, &denied);
+        assert!(
+            p[0].message.contains("Permission denied (os error 13)"),
+            "{}",
+            p[0].message
+        );
+    }
+
+    #[test]
+    fn variable_and_file_both_set() {
+        let e = with(
+            with(good_env(), vars::API_TOKEN_FILE.var, "/s/t"),
+            vars::USER_EMAIL_FILE.var,
+            "/s/e",
+        );
+        let p = problems(&e);
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert_eq!(
+            p[0].var,
+            "SYSTEMPROMPT_API_TOKEN / SYSTEMPROMPT_API_TOKEN_FILE"
+        );
+        assert_eq!(
+            p[0].message,
+            "both are set; set only one: unset SYSTEMPROMPT_API_TOKEN_FILE to use SYSTEMPROMPT_API_TOKEN, or unset SYSTEMPROMPT_API_TOKEN to read it from the file"
+        );
+        assert_eq!(
+            p[1].var,
+            "SYSTEMPROMPT_USER_EMAIL / SYSTEMPROMPT_USER_EMAIL_FILE"
+        );
+        // An empty variable beside a file is not "both".
+        let read = files(&[("/s/e", b"user@example.com\n")]);
+        let e = with(
+            with(good_env(), vars::USER_EMAIL.var, ""),
+            vars::USER_EMAIL_FILE.var,
+            "/s/e",
+        );
+        load(&CliValues::default(), &e, &read)
+            .config
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn token_pasted_into_the_file_variable_is_not_echoed() {
+        let t = token(EXP);
+        let e = with(
+            without(good_env(), vars::API_TOKEN.var),
+            vars::API_TOKEN_FILE.var,
+            &t,
+        );
+        let p = problem(&e);
+        assert_eq!(p.var, vars::API_TOKEN_FILE.var);
+        assert!(
+            p.message
+                .starts_with("holds what looks like the token itself"),
+            "{}",
+            p.message
+        );
+        assert_no_token(&t, &p.to_string());
+    }
+
+    #[test]
+    fn token_pasted_into_the_email_file_variable_is_not_echoed() {
+        // Found by the config_load fuzz target: with no token variable to redact with, the
+        // "cannot read" message quoted the path, which was the token.
+        let t = token(EXP);
+        let e = with(
+            without(
+                without(good_env(), vars::API_TOKEN.var),
+                vars::USER_EMAIL.var,
+            ),
+            vars::USER_EMAIL_FILE.var,
+            &t,
+        );
+        let all = problems(&e);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        let p = all
+            .iter()
+            .find(|p| p.var == vars::USER_EMAIL_FILE.var)
+            .unwrap_or_else(|| panic!("{all:#?}"));
+        assert!(
+            p.message
+                .starts_with("holds what looks like the token itself"),
+            "{}",
+            p.message
+        );
+        assert!(p.message.contains(vars::API_TOKEN.var), "{}", p.message);
+        for p in &all {
+            assert_no_token(&t, &p.to_string());
+        }
+    }
+
+    #[test]
+    fn a_token_as_the_log_format_is_not_echoed_even_without_a_token_to_redact() {
+        let t = token(EXP);
+        let e = env(&[(vars::LOG_FORMAT.var, &t), (vars::USER_EMAIL.var, EMAIL)]);
+        let all = problems(&e);
+        assert!(
+            all.iter()
+                .any(|p| p.var == vars::LOG_FORMAT.var && p.message == token_elsewhere()),
+            "{all:#?}"
+        );
+        for p in &all {
+            assert_no_token(&t, &p.to_string());
+        }
+        // A short value is still quoted.
+        let p = problems(&with(good_env(), vars::LOG_FORMAT.var, "xml"));
+        assert_eq!(
+            p[0].message,
+            "`xml` is not a log format; use `text` or `json`"
+        );
+    }
+
+    #[test]
+    fn a_token_inside_another_value_is_refused_and_not_echoed() {
+        // Found by the config_load fuzz target: `user@<token>` is a valid email by the upstream
+        // rules, and would have been logged; so would a URL path or a file path holding it.
+        let t = token(EXP);
+        let jwt = t.trim_start_matches("sp_live_");
+        for (var, value) in [
+            (vars::USER_EMAIL.var, format!("user@{t}")),
+            (vars::USER_EMAIL.var, format!("user@{jwt}.com")),
+            (vars::USER_EMAIL.var, t.clone()),
+            (
+                vars::API_URL.var,
+                format!("https://api.systemprompt.io/{t}"),
+            ),
+            (vars::WRITE_CREDENTIALS.var, format!("/tmp/{t}x")),
+            (vars::SSL_CERT_FILE.var, format!("/etc/{jwt}")),
+            (vars::INIT.var, t.clone()),
+            (vars::LOG_FORMAT.var, t.clone()),
+        ] {
+            let e = with(good_env(), var, &value);
+            let all = problems(&e);
+            assert!(
+                all.iter()
+                    .any(|p| p.var == var && p.message == token_elsewhere()),
+                "{var}={value}: {all:#?}"
+            );
+            for p in &all {
+                assert_no_token(&t, &p.to_string());
+            }
+        }
+        let read = files(&[("/s/e", format!("me@{t}").as_bytes())]);
+        let e = with(
+            without(good_env(), vars::USER_EMAIL.var),
+            vars::USER_EMAIL_FILE.var,
+            "/s/e",
+        );
+        let err = load(&CliValues::default(), &e, &read)
+            .config
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_else(|| panic!("accepted"));
+        assert!(
+            err.contains("USER_EMAIL_FILE: holds what looks like the API token"),
+            "{err}"
+        );
+        assert_no_token(&t, &err);
+        let cli = CliValues::default().with(&vars::WRITE_CREDENTIALS, format!("/x/{t}"));
+        let all = problems_with(&cli, &good_env(), &no_files);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert_eq!(all[0].var, "--write-credentials");
+        // Look-alikes are not tokens.
+        for fine in [
+            "bob@mail.heyJoe.co.uk",
+            "a@eyJ.b.c",
+            "eyJhbGciOiJIUzI1NiJ9@x.io",
+        ] {
+            assert!(!contains_token(fine), "{fine}");
+        }
+    }
 }

@@ -224,7 +224,7 @@ settings! {
             default: "text",
             clap_checks: true,
         },
-        "Log line format", false);
+        "Log line format", true);
     /// Extra PEM roots for TLS.
     SSL_CERT_FILE = ours("SSL_CERT_FILE", TEXT, "extra PEM root certificates, added to the embedded roots", true);
     /// Proxy for the whoami call (read by reqwest).

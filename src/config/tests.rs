@@ -1,10 +1,10 @@
 //! Tests of [`super::load`] through its public entry: defaults, the command line over the
-//! environment, blank and trimmed values, `_FILE`s, pasted tokens, every problem in one run.
+//! environment, blank and trimmed values, the token, email, URL and options, every problem in
+//! one run, never the token. The helpers are shared with the tests of [`super::source`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::source::{contains_token, token_elsewhere};
 use super::spec as vars;
 use super::spec::{
     DEFAULT_API_URL, DEFAULT_GRACE, DEFAULT_WHOAMI_TIMEOUT, MAX_GRACE, MAX_WHOAMI_TIMEOUT,
@@ -16,17 +16,17 @@ use crate::token::testing::{token, token_with_payload};
 use std::collections::HashMap;
 use std::io;
 
-const EXP: u64 = 4_000_000_000;
-const EMAIL: &str = "user@example.com";
+pub(super) const EXP: u64 = 4_000_000_000;
+pub(super) const EMAIL: &str = "user@example.com";
 
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
 
-fn good_env() -> Vec<(String, String)> {
+pub(super) fn good_env() -> Vec<(String, String)> {
     let t = token(EXP);
     env(&[
         (vars::API_TOKEN.var, &t),
@@ -37,18 +37,22 @@ fn good_env() -> Vec<(String, String)> {
 }
 
 /// `good_env` with `name` set to `value` (replacing it when present).
-fn with(mut base: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+pub(super) fn with(
+    mut base: Vec<(String, String)>,
+    name: &str,
+    value: &str,
+) -> Vec<(String, String)> {
     base.retain(|(n, _)| n != name);
     base.push((name.to_owned(), value.to_owned()));
     base
 }
 
-fn without(mut base: Vec<(String, String)>, name: &str) -> Vec<(String, String)> {
+pub(super) fn without(mut base: Vec<(String, String)>, name: &str) -> Vec<(String, String)> {
     base.retain(|(n, _)| n != name);
     base
 }
 
-fn no_files(_: &Path, _: u64) -> io::Result<Vec<u8>> {
+pub(super) fn no_files(_: &Path, _: u64) -> io::Result<Vec<u8>> {
     Err(io::Error::new(
         io::ErrorKind::NotFound,
         "No such file or directory (os error 2)",
@@ -56,7 +60,7 @@ fn no_files(_: &Path, _: u64) -> io::Result<Vec<u8>> {
 }
 
 /// Files by path; one over the limit asked for is refused as `input::read_bounded` does.
-fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path, u64) -> io::Result<Vec<u8>> + use<> {
+pub(super) fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path, u64) -> io::Result<Vec<u8>> + use<> {
     let map: HashMap<PathBuf, Vec<u8>> = map
         .iter()
         .map(|(p, c)| (PathBuf::from(p), c.to_vec()))
@@ -97,14 +101,14 @@ fn ok_with_ca(env: &[(String, String)], path: &str) -> (Config, Vec<String>) {
     }
 }
 
-fn ok(cli: &CliValues, env: &[(String, String)]) -> (Config, Vec<String>) {
+pub(super) fn ok(cli: &CliValues, env: &[(String, String)]) -> (Config, Vec<String>) {
     match load(cli, env, &no_files).config {
         Ok(v) => v,
         Err(e) => panic!("expected a valid config, got: {e}"),
     }
 }
 
-fn problems_with(
+pub(super) fn problems_with(
     cli: &CliValues,
     env: &[(String, String)],
     read: &dyn Fn(&Path, u64) -> io::Result<Vec<u8>>,
@@ -116,18 +120,18 @@ fn problems_with(
     }
 }
 
-fn problems(env: &[(String, String)]) -> Vec<ConfigProblem> {
+pub(super) fn problems(env: &[(String, String)]) -> Vec<ConfigProblem> {
     problems_with(&CliValues::default(), env, &no_files)
 }
 
 /// The one problem reported.
-fn problem(env: &[(String, String)]) -> ConfigProblem {
+pub(super) fn problem(env: &[(String, String)]) -> ConfigProblem {
     let mut p = problems(env);
     assert_eq!(p.len(), 1, "{p:#?}");
     p.remove(0)
 }
 
-fn assert_no_token(token: &str, text: &str) {
+pub(super) fn assert_no_token(token: &str, text: &str) {
     assert!(!text.contains(token), "token leaked into {text:?}");
     for part in token.split(['.', '_']).filter(|p| p.len() >= 6) {
         assert!(!text.contains(part), "token part leaked into {text:?}");
@@ -338,271 +342,6 @@ fn surrounding_whitespace_is_trimmed_with_a_warning() {
     );
     for w in &warnings {
         assert_no_token(&t, w);
-    }
-}
-
-// ---- _FILE ----
-
-#[test]
-fn token_and_email_from_files() {
-    let t = token(EXP);
-    let token_file = format!("{t}\n");
-    let read = files(&[
-        ("/run/secrets/token", token_file.as_bytes()),
-        ("/run/secrets/email", b"user@example.com"),
-    ]);
-    let e = env(&[
-        (vars::API_TOKEN_FILE.var, "/run/secrets/token"),
-        (vars::USER_EMAIL_FILE.var, "/run/secrets/email"),
-    ]);
-    let (c, warnings) = load(&CliValues::default(), &e, &read)
-        .config
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        warnings,
-        vec![
-            "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/run/secrets/token\" (a trailing newline?); it was trimmed"
-        ],
-        "the trimmed newline is reported, naming the variable"
-    );
-    assert_eq!(c.token.expose(), t);
-    assert_eq!(c.email, EMAIL);
-    assert!(c.token_from_file && c.email_from_file);
-}
-
-#[test]
-fn file_contents_are_trimmed_with_a_warning() {
-    let t = token(EXP);
-    let token_file = format!("\n  {t}\r\n\r\n");
-    let read = files(&[
-        ("/s/t", token_file.as_bytes()),
-        ("/s/e", b"user@example.com\r\n"),
-    ]);
-    let e = env(&[
-        (vars::API_TOKEN_FILE.var, " /s/t "),
-        (vars::USER_EMAIL_FILE.var, "/s/e"),
-    ]);
-    let (c, warnings) = load(&CliValues::default(), &e, &read)
-        .config
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.token.expose(), t);
-    assert_eq!(c.email, EMAIL);
-    assert_eq!(
-        warnings,
-        vec![
-            "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace (a trailing newline?); it was trimmed",
-            "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/s/t\" (a trailing newline?); it was trimmed",
-            "SYSTEMPROMPT_USER_EMAIL_FILE had surrounding whitespace in \"/s/e\" (a trailing newline?); it was trimmed",
-        ]
-    );
-}
-
-#[test]
-fn missing_file_names_the_variable_path_and_os_error() {
-    let e = with(
-        without(good_env(), vars::API_TOKEN.var),
-        vars::API_TOKEN_FILE.var,
-        "/run/secrets/nope",
-    );
-    let p = problem(&e);
-    assert_eq!(p.var, vars::API_TOKEN_FILE.var);
-    assert!(
-        p.message.starts_with(
-            "cannot read \"/run/secrets/nope\": No such file or directory (os error 2); check"
-        ),
-        "{}",
-        p.message
-    );
-}
-
-#[test]
-fn unreadable_non_utf8_and_empty_files() {
-    let read = files(&[
-        ("/s/bin", b"\xff\xfe\x00token"),
-        ("/s/empty", b" \n"),
-        ("/s/e-bin", b"\xc3\x28"),
-    ]);
-    let e = env(&[
-        (vars::API_TOKEN_FILE.var, "/s/bin"),
-        (vars::USER_EMAIL_FILE.var, "/s/e-bin"),
-    ]);
-    let p = problems_with(&CliValues::default(), &e, &read);
-    assert_eq!(p.len(), 2, "{p:#?}");
-    assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
-    assert_eq!(
-        p[0].message,
-        "\"/s/bin\" is not UTF-8 text; write the token into it as plain text"
-    );
-    assert_eq!(p[1].var, vars::USER_EMAIL_FILE.var);
-    assert!(p[1].message.contains("not UTF-8"));
-
-    let e = env(&[
-        (vars::API_TOKEN_FILE.var, "/s/empty"),
-        (vars::USER_EMAIL.var, EMAIL),
-    ]);
-    let p = problems_with(&CliValues::default(), &e, &read);
-    assert_eq!(
-        p[0].message,
-        "\"/s/empty\" is empty; write the token into it"
-    );
-
-    let denied = |_: &Path, _: u64| -> io::Result<Vec<u8>> {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "Permission denied (os error 13)",
-        ))
-    };
-    let e = env(&[
-        (vars::API_TOKEN_FILE.var, "/s/t"),
-        (vars::USER_EMAIL.var, EMAIL),
-    ]);
-    let p = problems_with(&CliValues::default(), &e, &denied);
-    assert!(
-        p[0].message.contains("Permission denied (os error 13)"),
-        "{}",
-        p[0].message
-    );
-}
-
-#[test]
-fn variable_and_file_both_set() {
-    let e = with(
-        with(good_env(), vars::API_TOKEN_FILE.var, "/s/t"),
-        vars::USER_EMAIL_FILE.var,
-        "/s/e",
-    );
-    let p = problems(&e);
-    assert_eq!(p.len(), 2, "{p:#?}");
-    assert_eq!(
-        p[0].var,
-        "SYSTEMPROMPT_API_TOKEN / SYSTEMPROMPT_API_TOKEN_FILE"
-    );
-    assert_eq!(
-        p[0].message,
-        "both are set; set only one: unset SYSTEMPROMPT_API_TOKEN_FILE to use SYSTEMPROMPT_API_TOKEN, or unset SYSTEMPROMPT_API_TOKEN to read it from the file"
-    );
-    assert_eq!(
-        p[1].var,
-        "SYSTEMPROMPT_USER_EMAIL / SYSTEMPROMPT_USER_EMAIL_FILE"
-    );
-    // An empty variable beside a file is not "both".
-    let read = files(&[("/s/e", b"user@example.com\n")]);
-    let e = with(
-        with(good_env(), vars::USER_EMAIL.var, ""),
-        vars::USER_EMAIL_FILE.var,
-        "/s/e",
-    );
-    load(&CliValues::default(), &e, &read)
-        .config
-        .unwrap_or_else(|e| panic!("{e}"));
-}
-
-#[test]
-fn token_pasted_into_the_file_variable_is_not_echoed() {
-    let t = token(EXP);
-    let e = with(
-        without(good_env(), vars::API_TOKEN.var),
-        vars::API_TOKEN_FILE.var,
-        &t,
-    );
-    let p = problem(&e);
-    assert_eq!(p.var, vars::API_TOKEN_FILE.var);
-    assert!(
-        p.message
-            .starts_with("holds what looks like the token itself"),
-        "{}",
-        p.message
-    );
-    assert_no_token(&t, &p.to_string());
-}
-
-#[test]
-fn token_pasted_into_the_email_file_variable_is_not_echoed() {
-    // Found by the config_load fuzz target: with no token variable to redact with, the
-    // "cannot read" message quoted the path, which was the token.
-    let t = token(EXP);
-    let e = with(
-        without(
-            without(good_env(), vars::API_TOKEN.var),
-            vars::USER_EMAIL.var,
-        ),
-        vars::USER_EMAIL_FILE.var,
-        &t,
-    );
-    let all = problems(&e);
-    assert_eq!(all.len(), 2, "{all:#?}");
-    let p = all
-        .iter()
-        .find(|p| p.var == vars::USER_EMAIL_FILE.var)
-        .unwrap_or_else(|| panic!("{all:#?}"));
-    assert!(
-        p.message
-            .starts_with("holds what looks like the token itself"),
-        "{}",
-        p.message
-    );
-    assert!(p.message.contains(vars::API_TOKEN.var), "{}", p.message);
-    for p in &all {
-        assert_no_token(&t, &p.to_string());
-    }
-}
-
-#[test]
-fn a_token_inside_another_value_is_refused_and_not_echoed() {
-    // Found by the config_load fuzz target: `user@<token>` is a valid email by the upstream
-    // rules, and would have been logged; so would a URL path or a file path holding it.
-    let t = token(EXP);
-    let jwt = t.trim_start_matches("sp_live_");
-    for (var, value) in [
-        (vars::USER_EMAIL.var, format!("user@{t}")),
-        (vars::USER_EMAIL.var, format!("user@{jwt}.com")),
-        (vars::USER_EMAIL.var, t.clone()),
-        (
-            vars::API_URL.var,
-            format!("https://api.systemprompt.io/{t}"),
-        ),
-        (vars::WRITE_CREDENTIALS.var, format!("/tmp/{t}x")),
-        (vars::SSL_CERT_FILE.var, format!("/etc/{jwt}")),
-        (vars::INIT.var, t.clone()),
-    ] {
-        let e = with(good_env(), var, &value);
-        let all = problems(&e);
-        assert!(
-            all.iter()
-                .any(|p| p.var == var && p.message == token_elsewhere()),
-            "{var}={value}: {all:#?}"
-        );
-        for p in &all {
-            assert_no_token(&t, &p.to_string());
-        }
-    }
-    let read = files(&[("/s/e", format!("me@{t}").as_bytes())]);
-    let e = with(
-        without(good_env(), vars::USER_EMAIL.var),
-        vars::USER_EMAIL_FILE.var,
-        "/s/e",
-    );
-    let err = load(&CliValues::default(), &e, &read)
-        .config
-        .err()
-        .map(|e| e.to_string());
-    let err = err.unwrap_or_else(|| panic!("accepted"));
-    assert!(
-        err.contains("USER_EMAIL_FILE: holds what looks like the API token"),
-        "{err}"
-    );
-    assert_no_token(&t, &err);
-    let cli = CliValues::default().with(&vars::WRITE_CREDENTIALS, format!("/x/{t}"));
-    let all = problems_with(&cli, &good_env(), &no_files);
-    assert_eq!(all.len(), 1, "{all:#?}");
-    assert_eq!(all[0].var, "--write-credentials");
-    // Look-alikes are not tokens.
-    for fine in [
-        "bob@mail.heyJoe.co.uk",
-        "a@eyJ.b.c",
-        "eyJhbGciOiJIUzI1NiJ9@x.io",
-    ] {
-        assert!(!contains_token(fine), "{fine}");
     }
 }
 
