@@ -270,8 +270,11 @@ fn absurd_retry_after_values_are_capped_by_the_budget() {
             .cloud(&fake)
             .args(["--whoami-timeout", "5", "true"])
             .run();
-        // Beyond the budget: give up at once, not after the budget.
-        out.code(69).stderr_has("503");
+        // Beyond the budget: give up at once, not after the budget; said as a sentence.
+        out.code(69)
+            .stderr_has("503")
+            .stderr_has("the server asked to retry after more than a year, beyond the budget")
+            .stderr_lacks("18446744073709551616");
         out.took(Duration::ZERO, Duration::from_secs(4));
         assert_eq!(fake.requests(), 1, "{value}");
     }
