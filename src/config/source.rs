@@ -23,7 +23,7 @@ impl Env {
     /// Read the spec's variables from `env` (name/value pairs) with envy. Only the exact
     /// (upper-case) names are passed, first occurrence winning like `getenv`, so envy never
     /// sees a duplicate field. A value that is not UTF-8 is kept lossily (so that it counts as
-    /// set) and its variable remembered, to be refused ([`Report::refuse_non_utf8`]).
+    /// set) and its variable remembered, to be refused (see [`Env::not_utf8`]).
     pub fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(env: &[(K, V)]) -> Result<Env, envy::Error> {
         let mut picked: Vec<(String, String)> = Vec::new();
         let mut not_utf8 = Vec::new();
