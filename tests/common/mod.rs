@@ -144,15 +144,19 @@ impl Test {
         let mut cmd = match &self.resolv_conf {
             None => Command::new(bin()),
             Some(conf) => {
-                // `unshare` and `sh` exec in turn: the binary keeps the PID of the child.
+                // `unshare` and `sh` exec in turn: the binary keeps the PID of the child. An
+                // nsswitch.conf of `files dns` keeps glibc off other sources (systemd-resolved).
                 let mut c = Command::new("unshare");
                 c.args([
                     "--mount",
                     "sh",
                     "-c",
-                    "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+                    "mount --bind \"$0\" /etc/resolv.conf \
+                     && { [ ! -e /etc/nsswitch.conf ] || mount --bind \"$1\" /etc/nsswitch.conf; } \
+                     && shift && exec \"$@\"",
                 ])
                 .arg(conf)
+                .arg(conf.with_file_name("nsswitch.conf"))
                 .arg(bin());
                 c
             }
@@ -453,6 +457,11 @@ impl SilentDns {
             format!("nameserver {addr}\noptions timeout:30 attempts:2\n"),
         )
         .expect("write resolv.conf");
+        std::fs::write(
+            resolv_conf.with_file_name("nsswitch.conf"),
+            "hosts: files dns\n",
+        )
+        .expect("write nsswitch.conf");
         Some(SilentDns {
             socket,
             resolv_conf,
