@@ -44,8 +44,7 @@ impl fmt::Display for InputError {
         match self {
             InputError::NotRegular(kind) => write!(
                 f,
-                "it is {kind}, not a regular file (a FIFO, socket or device can block or never \
-                 end; mount the secret as a file)"
+                "it is {kind}, not a regular file (a FIFO, socket or device can block or never end)"
             ),
             InputError::TooLarge(limit) => write!(f, "it is larger than {}", size(*limit)),
             InputError::Io(e) => write!(f, "cannot read it ({e})"),

@@ -307,7 +307,8 @@ impl Report {
                         "cannot read {path:?}: {why}; check the path and that the file (a mounted secret?) exists and is readable by this user"
                     ),
                     (why, false) => format!(
-                        "cannot use {path:?}: {why}; point {file_var} at the file holding {}",
+                        "cannot use {path:?}: {why}; point {file_var} at the file holding {} \
+                         (Docker and Kubernetes mount secrets as files)",
                         r.what
                     ),
                 };

@@ -799,6 +799,6 @@ fn a_file_too_large_or_not_regular_is_named_with_its_variable() {
     assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
     assert_eq!(
         p[0].message,
-        "cannot use \"/big\": it is larger than 64 KiB; point SYSTEMPROMPT_API_TOKEN_FILE at the file holding the token"
+        "cannot use \"/big\": it is larger than 64 KiB; point SYSTEMPROMPT_API_TOKEN_FILE at the file holding the token (Docker and Kubernetes mount secrets as files)"
     );
 }
