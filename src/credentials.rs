@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::Error;
 use crate::timefmt;
-use crate::token::Secret;
+use crate::token::{self, Secret};
 
 /// The credentials as the SystemPrompt CLI reads them. `Serialize` gives the file's exact schema;
 /// `Debug` redacts the token (it is a [`Secret`]).
@@ -23,25 +23,39 @@ pub struct Credentials {
     pub api_token: Secret,
     /// The API endpoint.
     pub api_url: String,
-    /// Login time, RFC 3339 UTC: the token's `iat`, otherwise the time of the bootstrap.
+    /// Login time, RFC 3339 UTC: the token's `iat` when it is a sane past instant, otherwise
+    /// the time of the bootstrap ([`crate::token::login_time`]).
     pub authenticated_at: String,
-    /// The account email.
+    /// The account email: the server's `user.email` after a successful whoami (as the app's own
+    /// login writes it), else the configured one.
     pub user_email: String,
-    /// When whoami last succeeded, RFC 3339 UTC; `null` when it was not validated. A recent value
-    /// lets the upstream CLI skip its own whoami round trip.
+    /// When whoami last succeeded, RFC 3339 UTC; `null` when it was not validated, or when the
+    /// app would not have parsed the answer. A recent value lets the app skip its own whoami.
     pub last_validated_at: Option<String>,
 }
 
+/// What a successful whoami adds to the credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Proven<'a> {
+    /// The server's `user.email`.
+    pub email: &'a str,
+    /// When it succeeded, only when the app would also have parsed the answer (seconds since
+    /// the epoch); `None` withholds `last_validated_at`.
+    pub validated_at: Option<u64>,
+}
+
 impl Credentials {
-    /// The credentials of `cfg`: `authenticated_at` is the token's `iat`, else `now`;
-    /// `last_validated_at` is `validated_at`, when whoami proved them.
-    pub fn new(cfg: &Config, now: u64, validated_at: Option<u64>) -> Credentials {
+    /// The credentials of `cfg` at `now`: `authenticated_at` is the token's `iat` when it is a
+    /// sane past instant, else `now`. After a successful whoami (`proven`), the server's email
+    /// and, when given, `last_validated_at`; without one (the escape hatch), the configured
+    /// email and no `last_validated_at`.
+    pub fn new(cfg: &Config, now: u64, proven: Option<Proven<'_>>) -> Credentials {
         Credentials {
             api_token: Secret::new(cfg.token.expose().to_owned()),
             api_url: cfg.api_url.clone(),
-            authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
-            user_email: cfg.email.clone(),
-            last_validated_at: validated_at.map(timefmt::rfc3339),
+            authenticated_at: timefmt::rfc3339(token::login_time(&cfg.claims, now)),
+            user_email: proven.map_or_else(|| cfg.email.clone(), |p| p.email.to_owned()),
+            last_validated_at: proven.and_then(|p| p.validated_at).map(timefmt::rfc3339),
         }
     }
 

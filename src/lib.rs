@@ -34,7 +34,7 @@ use tokio::runtime::Runtime;
 
 use crate::cli::{Mode, ParseOutcome};
 use crate::config::{Config, vars};
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, Proven};
 use crate::error::Error;
 use crate::logging::Logger;
 use crate::stop::StopSignals;
@@ -222,7 +222,7 @@ fn unless_allowed(cfg: &Config, proof: Proof) -> Result<Proof, Error> {
     }
 }
 
-/// With `--write-credentials`: credentials.json, with `last_validated_at` when whoami proved them.
+/// With `--write-credentials`: credentials.json, as [`credentials_for`] builds it.
 fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error> {
     let Some(path) = &cfg.write_credentials else {
         return Ok(());
@@ -235,10 +235,27 @@ fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error>
     {
         return Ok(());
     }
-    let validated_at = proof.as_ref().ok().map(|_| timefmt::now_unix());
-    Credentials::new(cfg, now, validated_at).write_atomic(path)?;
+    let proven = proof.as_ref().ok().map(|id| Proven {
+        email: &id.email,
+        validated_at: fresh(id),
+    });
+    Credentials::new(cfg, now, proven).write_atomic(path)?;
     tracing::debug!(path = %path.display(), "credentials file written");
     Ok(())
+}
+
+/// When whoami succeeded, for `last_validated_at`: now, only when the app would also have
+/// parsed the answer; otherwise `None` and one warning (the app then validates again itself).
+fn fresh(id: &Identity) -> Option<u64> {
+    match &id.app_parse_error {
+        None => Some(timefmt::now_unix()),
+        Some(field) => {
+            tracing::warn!(
+                "last_validated_at not written: the SystemPrompt app would not parse the whoami answer ({field}), so it will call whoami again itself"
+            );
+            None
+        }
+    }
 }
 
 /// `check`: print the report; the exit code is whoami's.
@@ -298,12 +315,17 @@ fn launch(
     }
 }
 
-/// Refuse an expired token before any request; warn when it expires within the hour.
+/// Refuse an expired token, or one whose expiry the app cannot read, before any request; warn
+/// when it expires within the hour.
 fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
     match token::expiry(&cfg.claims, now) {
         Expiry::Expired { ago } => Err(Error::Expired {
-            expired_at: timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+            expired_at: timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default()),
             ago: timefmt::human_duration(ago),
+            platform: cfg.platform,
+        }),
+        Expiry::Unreadable(problem) => Err(Error::ExpiryUnreadable {
+            problem,
             platform: cfg.platform,
         }),
         Expiry::ExpiresSoon { remaining } => {
@@ -311,15 +333,8 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
                 "{} expires in {} (at {}); log in again soon (`just login`), then {}",
                 vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
-                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+                timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default()),
                 cfg.platform.rotate_token()
-            );
-            Ok(())
-        }
-        Expiry::Unknown => {
-            tracing::warn!(
-                "{} has no `exp` claim; its expiry is unknown",
-                vars::API_TOKEN.var
             );
             Ok(())
         }
@@ -352,17 +367,32 @@ fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, R
             e = stop.wait() => Err(e),
         }
     })?;
-    let checked = outcome.and_then(|id| {
-        if id.email.to_lowercase() == cfg.email.to_lowercase() {
-            Ok(id)
-        } else {
-            Err(Error::EmailMismatch {
-                expected: cfg.email.clone(),
-                actual: id.email,
-            })
-        }
-    });
+    let checked = outcome.and_then(|id| match_email(cfg, id));
     Ok((checked, runtime))
+}
+
+/// The email match: the server's `user.email` equals the configured one, ignoring case. The
+/// server's value is what the credentials file gets (as the app's own login writes it), so it
+/// must also pass the email rule the app applies when it loads the file (a case-insensitive
+/// match does not guarantee that for every Unicode character).
+fn match_email(cfg: &Config, id: Identity) -> Result<Identity, Error> {
+    if id.email.to_lowercase() != cfg.email.to_lowercase() {
+        return Err(Error::EmailMismatch {
+            expected: cfg.email.clone(),
+            actual: id.email,
+        });
+    }
+    match config::validate_email(&id.email) {
+        Ok(()) => Ok(id),
+        Err(why) => Err(Error::Protocol {
+            url: cfg.api_url.clone(),
+            reason: format!(
+                "user.email {} matches {} but is not an address the SystemPrompt app accepts: it {why}",
+                id.email,
+                vars::USER_EMAIL.var
+            ),
+        }),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -370,16 +400,19 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn expires_text(cfg: &Config, now: u64) -> String {
-    cfg.claims.exp.map_or_else(
-        || "never (no exp claim)".to_owned(),
-        |exp| {
-            format!(
-                "{} (in {})",
-                timefmt::rfc3339(exp),
-                timefmt::human_duration(exp.saturating_sub(now))
-            )
-        },
-    )
+    match cfg.claims.exp {
+        Ok(exp) => format!(
+            "{} (in {})",
+            timefmt::rfc3339_signed(exp),
+            timefmt::human_duration(remaining(exp, now))
+        ),
+        Err(problem) => format!("unreadable ({problem})"),
+    }
+}
+
+/// Seconds from `now` to `exp`, 0 when past.
+fn remaining(exp: i64, now: u64) -> u64 {
+    u64::try_from(exp).map_or(0, |exp| exp.saturating_sub(now))
 }
 
 fn log_success(cfg: &Config, id: &Identity, now: u64) {
@@ -399,17 +432,17 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
         Expiry::Valid { .. } => "valid",
         Expiry::ExpiresSoon { .. } => "expires_soon",
         Expiry::Expired { .. } => "expired",
-        Expiry::Unknown => "unknown",
+        Expiry::Unreadable(_) => "unreadable",
     };
-    let authenticated_at = timefmt::rfc3339(cfg.claims.iat.unwrap_or(now));
+    let authenticated_at = timefmt::rfc3339(token::login_time(&cfg.claims, now));
     let mut report = String::new();
     if json {
         let mut v = serde_json::json!({
             "user_email": cfg.email,
             "api_url": cfg.api_url,
             "authenticated_at": authenticated_at,
-            "expires_at": cfg.claims.exp.map(timefmt::rfc3339),
-            "expires_in_secs": cfg.claims.exp.map(|e| e.saturating_sub(now)),
+            "expires_at": cfg.claims.exp.ok().map(timefmt::rfc3339_signed),
+            "expires_in_secs": cfg.claims.exp.ok().map(|e| remaining(e, now)),
             "token_status": status,
             "validated": proof.is_ok(),
             "credentials_file": cfg.write_credentials.as_ref().map(|p| p.display().to_string()),
@@ -420,6 +453,10 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 v["user_name"] = id.name.clone().into();
                 v["whoami_latency_ms"] = ms(id.latency).into();
                 v["whoami_attempts"] = id.attempts.into();
+                // The second reading: whether the app would parse the answer too (which is
+                // what allows `last_validated_at`).
+                v["app_parses_answer"] = id.app_parse_error.is_none().into();
+                v["app_parse_error"] = id.app_parse_error.clone().into();
             }
             Err(e) => {
                 v["validation_error"] = e.to_string().into();
@@ -451,6 +488,18 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
             ),
             Err(e) => writeln!(report, "validated:         NO ({e})"),
         };
+        if let Ok(id) = proof {
+            let _ = match &id.app_parse_error {
+                None => writeln!(
+                    report,
+                    "app parses answer: yes (last_validated_at is written)"
+                ),
+                Some(field) => writeln!(
+                    report,
+                    "app parses answer: NO ({field}); last_validated_at is withheld, the app will call whoami itself"
+                ),
+            };
+        }
         if let Some(p) = &cfg.write_credentials {
             let _ = writeln!(report, "credentials_file:  {}", p.display());
         }

@@ -11,6 +11,9 @@
 //!   501/505, with full-jitter backoff or `Retry-After` plus a spread; every retry is logged.
 //!   401/403 are [`Error::Rejected`]; a redirect, another status or a bad body is
 //!   [`Error::Protocol`]; running out of budget is [`Error::Unavailable`].
+//! - Two readings of a 2xx answer (`answer`): the proof (JSON with `user.email`, any
+//!   `Content-Type`), and whether the SystemPrompt app would parse it in full
+//!   ([`Identity::app_parse_error`]), which decides whether `last_validated_at` is written.
 //! - The token travels only in a sensitive `Authorization` header and is redacted from every
 //!   message built from what the server sent (`answer::redact`).
 
@@ -41,12 +44,18 @@ use policy::{Jitter, Tuning, Wait};
 pub mod fuzzing {
     use std::time::Duration;
 
-    /// `(id, email, name)` of a 200 body, or the (redacted) reason it is refused.
+    /// `(id, email, name)` of a 2xx body sent with `content_type`, or the (redacted) reason it
+    /// is refused.
     pub fn parse_user(
+        content_type: &str,
         body: &[u8],
         secret: &str,
     ) -> Result<(String, String, Option<String>), String> {
-        super::answer::parse_user(body, secret).map(|u| (u.id, u.email, u.name))
+        super::answer::parse_user(200, content_type, body, secret).map(|u| (u.id, u.email, u.name))
+    }
+    /// Why the SystemPrompt app would not parse this body (redacted), or `None`.
+    pub fn app_parse_error(body: &[u8], secret: &str) -> Option<String> {
+        super::answer::app_parse_error(body, secret)
     }
     /// The detail quoted from an error body.
     pub fn error_detail(body: &[u8], secret: &str) -> String {
@@ -59,10 +68,6 @@ pub mod fuzzing {
     /// `text` with the secret and its long segments replaced.
     pub fn redact(text: &str, secret: &str) -> String {
         super::answer::redact(text, secret)
-    }
-    /// Whether a `Content-Type` is JSON.
-    pub fn is_json(content_type: &str) -> bool {
-        super::answer::is_json(content_type)
     }
     /// A `Retry-After` value relative to `now`.
     pub fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
@@ -108,6 +113,9 @@ pub struct Identity {
     pub latency: Duration,
     /// Attempts made (1 when the first succeeded).
     pub attempts: u32,
+    /// Why the SystemPrompt app would fail to parse this same answer (the field and the
+    /// reason); `None` when it parses. Only a `None` allows writing `last_validated_at`.
+    pub app_parse_error: Option<String>,
 }
 
 /// Call whoami within the budget, retrying only transient failures.
@@ -125,8 +133,8 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 
 /// How one attempt ended.
 enum Outcome {
-    /// 200 with an identity.
-    Done(answer::User),
+    /// A 2xx with an identity, and whether the app would parse the answer.
+    Done(answer::User, Option<String>),
     /// Worth another attempt (if the budget allows).
     Retry {
         reason: String,
@@ -181,13 +189,14 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
             last: answer::redact(&last, secret),
         };
         match outcome {
-            Outcome::Done(user) => {
+            Outcome::Done(user, app_parse_error) => {
                 return Ok(Identity {
                     user_id: user.id,
                     email: user.email,
                     name: user.name,
                     latency: began.elapsed(),
                     attempts: attempt,
+                    app_parse_error,
                 });
             }
             Outcome::Fatal(Fatal::Rejected { status, detail }) => {
@@ -344,27 +353,16 @@ async fn attempt_once(
     let status = resp.status();
     let code = status.as_u16();
     match code {
-        200 => {
+        // Any 2xx, whatever its Content-Type, is read as JSON (as the app does).
+        200..=299 => {
             let content_type = header_str(&resp, header::CONTENT_TYPE).unwrap_or_default();
-            if !answer::is_json(&content_type) {
-                let got = if content_type.is_empty() {
-                    "none".to_owned()
-                } else {
-                    answer::sanitize(&content_type, secret, 60)
-                };
-                return protocol(format!(
-                    "HTTP 200 with Content-Type {got}, expected application/json; is {} the API \
-                     (not a web page or a captive portal)?",
-                    vars::API_URL.var
-                ));
-            }
             match read_body(&mut resp, tuning.max_body).await {
-                Ok(body) => match answer::parse_user(&body, secret) {
-                    Ok(user) => Outcome::Done(user),
+                Ok(body) => match answer::parse_user(code, &content_type, &body, secret) {
+                    Ok(user) => Outcome::Done(user, answer::app_parse_error(&body, secret)),
                     Err(reason) => protocol(reason),
                 },
                 Err(BodyError::TooLarge) => protocol(format!(
-                    "HTTP 200 body larger than {} bytes",
+                    "HTTP {code} body larger than {} bytes",
                     tuning.max_body
                 )),
                 Err(BodyError::Broken(e)) => Outcome::Retry {
@@ -406,7 +404,7 @@ async fn attempt_once(
                 format!(" ({detail})")
             };
             let hint = if code < 300 {
-                "expected HTTP 200".to_owned()
+                "expected HTTP 2xx".to_owned()
             } else {
                 format!(
                     "check {} (the API base URL, e.g. {})",

@@ -222,12 +222,15 @@ fn a_200_with_an_empty_body_is_a_protocol_error() {
 }
 
 #[test]
-fn a_200_with_a_wrong_content_type_is_a_protocol_error() {
+fn a_200_web_page_is_a_protocol_error_with_a_hint() {
+    // The Content-Type alone no longer decides (issue 10: the app ignores it); the HTML body
+    // is not the JSON answer, and the hint says where to look.
     let fake = cloud(vec![Step::WrongContentType]);
     let out = Test::new().cloud(&fake).args(["true"]).run();
     out.code(76)
+        .stderr_has("not the expected JSON")
         .stderr_has("Content-Type text/html")
-        .stderr_has("expected application/json");
+        .stderr_has("is SYSTEMPROMPT_API_URL the API");
     assert_eq!(fake.requests(), 1);
 }
 

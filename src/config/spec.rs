@@ -38,6 +38,9 @@ pub enum Kind {
     Path,
     /// A yes/no value: `1/true/yes/on` or `0/false/no/off`; unset is no. Its option is a flag.
     YesNo,
+    /// On only for exactly `1`, as the SystemPrompt app reads it; any other non-blank value
+    /// is off, with a warning naming the variable. Its option (if any) is a flag.
+    ExactlyOne,
     /// A number of seconds.
     Seconds {
         /// The value when unset.
@@ -93,7 +96,7 @@ impl Setting {
         match self.kind {
             Kind::Text { default } => default.map(str::to_owned),
             Kind::Path => None,
-            Kind::YesNo => Some("0".to_owned()),
+            Kind::YesNo | Kind::ExactlyOne => Some("0".to_owned()),
             Kind::Seconds { default, .. } => Some(default.as_secs().to_string()),
             Kind::Choice { default, .. } => Some(default.to_owned()),
         }
@@ -111,7 +114,7 @@ impl Setting {
     /// The option's help line in `--help`: the help, the variable and the default.
     pub fn option_help(&self) -> String {
         let mut s = format!("{} [env: {}]", self.help, self.var);
-        if !matches!(self.kind, Kind::YesNo)
+        if !matches!(self.kind, Kind::YesNo | Kind::ExactlyOne)
             && let Some(d) = self.default_shown()
         {
             let _ = write!(s, " [default: {d}]");
@@ -189,7 +192,7 @@ settings! {
     /// The API endpoint.
     API_URL = ours("SYSTEMPROMPT_API_URL", Kind::Text { default: Some(DEFAULT_API_URL) }, "API endpoint", true);
     /// `1` lets the app start when whoami fails.
-    ALLOW_UNVALIDATED = ours("SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS", Kind::YesNo, "1 = start the app even when whoami fails", true);
+    ALLOW_UNVALIDATED = ours("SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS", Kind::ExactlyOne, "exactly 1 = start the app even when whoami fails", true);
     /// Total whoami budget in seconds.
     WHOAMI_TIMEOUT = with_option(
         "SYSTEMPROMPT_WHOAMI_TIMEOUT", "whoami-timeout", Some("SECONDS"),
@@ -212,7 +215,7 @@ settings! {
     /// `1` removes the token from the app's environment.
     SCRUB_TOKEN = with_option(
         "SYSTEMPROMPT_SCRUB_TOKEN", "scrub-token", None, Kind::YesNo,
-        "Remove SYSTEMPROMPT_API_TOKEN from the app's environment (use with --write-credentials)", true);
+        "Remove SYSTEMPROMPT_API_TOKEN from the app's environment (use with --write-credentials; refused on Fly.io, where the app reads only the environment)", true);
     /// Log filter, `RUST_LOG` syntax.
     LOG = with_option(
         "SYSTEMPROMPT_LOG", "log", Some("FILTER"), Kind::Text { default: Some("info") },
@@ -268,7 +271,9 @@ pub fn environment_help() -> String {
         }
         i += names.len();
         let text = match (s.option, s.kind) {
-            (Some(o), Kind::YesNo) => format!("= --{} (1/0) [default: 0]", o.long),
+            (Some(o), Kind::YesNo | Kind::ExactlyOne) => {
+                format!("= --{} (1/0) [default: 0]", o.long)
+            }
             (Some(o), _) => format!(
                 "= --{} [default: {}]",
                 o.long,
