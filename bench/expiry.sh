@@ -136,21 +136,24 @@ while [ -z "$w" ] && [ $i -lt 500 ]; do
 done
 until ls -l /proc/$w/fd 2>/dev/null | grep -q timerfd || [ $i -gt 1000 ]; do i=$((i+1)); sleep 0.01; done
 until [ "$(readlink /proc/$app/exe)" != "$SP" ] || [ $i -gt 1500 ]; do i=$((i+1)); sleep 0.01; done
-echo "$(sed -n "s/^VmRSS:[[:space:]]*//p" /proc/$w/status) $(sed -n "s/^VmRSS:[[:space:]]*//p" /proc/$app/status)"
+echo "$(sed -n "s/^VmRSS:[[:space:]]*//p" /proc/$w/status) $(sed -n "s/^VmRSS:[[:space:]]*//p" /proc/$app/status) $(sed -n "s/^RssAnon:[[:space:]]*//p" /proc/$w/status)"
 kill $app; wait $app 2>/dev/null; true
 '
-WATCHER_RSS=skipped APP_RSS=skipped SUP_WARN=skipped SUP_OFF=skipped
+WATCHER_RSS=skipped APP_RSS=skipped WATCHER_ANON=skipped
+SUP_WARN=skipped SUP_OFF=skipped SUP_WARN_ANON=skipped SUP_OFF_ANON=skipped
 if [ $NS = 1 ]; then
     for _ in $(seq "$SAMPLES"); do
         SP=$SP unshare --pid --fork --mount-proc sh -c "$WATCH_SCRIPT"
     done >"$OUT/watcher-rss.txt"
     WATCHER_RSS=$(awk '{print $1}' "$OUT/watcher-rss.txt" | median)
     APP_RSS=$(awk '{print $3}' "$OUT/watcher-rss.txt" | median)
+    WATCHER_ANON=$(awk '{print $5}' "$OUT/watcher-rss.txt" | median)
 fi
 
 # --- 4. the supervisor's VmRSS, warn vs off ---------------------------------------------
 say "4. the supervisor's VmRSS as PID 1, warn vs off"
-sup_rss() { # $1 = mode: the namespace PID 1 is the entrypoint itself, then the lean supervisor
+sup_rss() { # $1 = mode, $2 = field (VmRSS or RssAnon): the namespace PID 1 is the entrypoint
+    # itself, then the lean supervisor
     for _ in $(seq "$SAMPLES"); do
         f=$(mktemp -u)
         mkfifo "$f"
@@ -162,15 +165,17 @@ sup_rss() { # $1 = mode: the namespace PID 1 is the entrypoint itself, then the 
         if [ "$1" = warn ]; then
             for _ in $(seq 200); do ls -l "/proc/$sup/fd" 2>/dev/null | grep -q timerfd && break; sleep 0.01; done
         fi
-        sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$sup/status" | awk '{print $1}'
+        sed -n "s/^$2:[[:space:]]*//p" "/proc/$sup/status" | awk '{print $1}'
         kill -TERM "$sup"
         wait "$u" 2>/dev/null || true
         rm -f "$f"
     done | median
 }
 if [ $NS = 1 ]; then
-    SUP_WARN=$(sup_rss warn)
-    SUP_OFF=$(sup_rss off)
+    SUP_WARN=$(sup_rss warn VmRSS)
+    SUP_OFF=$(sup_rss off VmRSS)
+    SUP_WARN_ANON=$(sup_rss warn RssAnon)
+    SUP_OFF_ANON=$(sup_rss off RssAnon)
 fi
 
 # --- 5. system calls up to the exec ----------------------------------------------------------
@@ -206,9 +211,10 @@ PIDFD_US=$(call_us pidfd_open)
     echo "| boot to the app's exit, exec path, HTTP (median of $((ROUNDS * RUNS))) | $(ms warn) ms | $(ms off) ms | $(ratio warn off) |"
     echo "| peak RSS of the bootstrap (median of $SAMPLES) | $PEAK_WARN KiB | $PEAK_OFF KiB | |"
     echo "| supervisor VmRSS as PID 1 while the app runs (median of $SAMPLES) | $SUP_WARN kB | $SUP_OFF kB | |"
+    echo "| … of which RssAnon (private: heap, stack, data) | $SUP_WARN_ANON kB | $SUP_OFF_ANON kB | |"
     echo "| system calls of the entrypoint process (then /bin/true, the same in both) | $SYS_WARN | $SYS_OFF | |"
     echo
-    echo "Exec-path watcher VmRSS while the app runs: $WATCHER_RSS (the app, \`sleep\`: $APP_RSS), median of $SAMPLES."
+    echo "Exec-path watcher VmRSS while the app runs: $WATCHER_RSS, of which RssAnon $WATCHER_ANON kB (the app, \`sleep\`: $APP_RSS), median of $SAMPLES."
     echo "The spawn in the bootstrap (strace -T, median of $SAMPLES): pidfd_open $PIDFD_US µs, fork $FORK_US µs, wait4 for the intermediate child $WAIT_US µs."
     echo "Default form (\`sp-entrypoint -- /bin/true\`, warn, clap fast path): $(ms default) ms."
 } | tee "$OUT/summary.md"
