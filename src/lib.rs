@@ -5,6 +5,7 @@
 //! [`whoami`] → email match → [`credentials`] → [`exec`] | [`init`] | the `check` report.
 //! Nothing touches the network before the configuration is valid.
 
+pub mod arena;
 pub mod cli;
 pub mod config;
 pub mod credentials;
