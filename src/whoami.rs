@@ -280,7 +280,14 @@ fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Res
         .retry(reqwest::retry::never())
         .referer(false)
         .user_agent(concat!("sp-entrypoint/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(tuning.attempt_timeout);
+        .connect_timeout(tuning.attempt_timeout)
+        // reqwest's TCP keepalive (15 s idle, 15 s x 3 probes) and TCP_USER_TIMEOUT (30 s) would
+        // take 5 system calls per connection; neither can end anything before the attempt's own
+        // timeout (10 s) does. See BENCHMARKS.md.
+        .tcp_keepalive(None)
+        .tcp_keepalive_interval(None)
+        .tcp_keepalive_retries(None)
+        .tcp_user_timeout(None);
     if !tuning.env_proxy {
         builder = builder.no_proxy();
     }
