@@ -4,7 +4,8 @@
 #
 # Every server here listens on 127.0.0.1 only, under a directory of the caller's ($OUT).
 
-# make_cert DIR: an ECDSA P-256 CA and a P-256 leaf for localhost / 127.0.0.1 / ::1 signed by
+# make_cert DIR: an ECDSA P-256 CA and a P-256 leaf for localhost, $BENCH_HOST (default
+# whoami.bench.test, a reserved name), 127.0.0.1 and ::1, signed by
 # it, with openssl: DIR/ca.pem (for SSL_CERT_FILE), DIR/leaf.pem, DIR/leaf.key.
 make_cert() {
     local d=$1
@@ -15,7 +16,7 @@ make_cert() {
     openssl ecparam -name prime256v1 -genkey -noout -out "$d/leaf.key" 2>/dev/null
     openssl req -new -key "$d/leaf.key" -subj "/CN=localhost" -out "$d/leaf.csr" 2>/dev/null
     printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
-        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" >"$d/leaf.ext"
+        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,DNS:${BENCH_HOST:-whoami.bench.test},IP:127.0.0.1,IP:::1" >"$d/leaf.ext"
     openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -sha256 \
         -days 30 -extfile "$d/leaf.ext" -out "$d/leaf.pem" 2>/dev/null
 }

@@ -18,7 +18,9 @@
 #   4. peak RSS (/usr/bin/time -v) and the PID-1 supervisor's VmRSS beside tini's
 #      (bench/pid1-compare.sh);
 #   5. the binary's size and, in the full run, its ten biggest crates (cargo bloat);
-#   6. time to app in the real world: nginx HTTPS behind bench/delay-proxy.py (RTT_MS, 20 ms);
+#   6. time to app in the real world: nginx HTTPS behind bench/delay-proxy.py (RTT_MS, 20 ms),
+#      by IP address and, where a private mount namespace can point /etc/resolv.conf at the
+#      proxy's DNS server, by host name (one more round trip);
 #   7. the thundering herd (bench/herd.sh): N entrypoints at once against --rate-limit 200,
 #      beside N naive curl loops.
 # Results go to bench/results/: summary.md (the tables of BENCHMARKS.md, printed at the end),
@@ -126,6 +128,7 @@ unset SYSTEMPROMPT_LOG SYSTEMPROMPT_INIT SSL_CERT_FILE HTTPS_PROXY HTTP_PROXY AL
 # nginx answers every request with the fake's answer to a valid token (the canned body).
 NG=$OUT/nginx
 mkdir -p "$NG"
+export BENCH_HOST=whoami.bench.test # a reserved name; resolved only by the proxy's DNS server
 curl -fsS -H "Authorization: Bearer $SYSTEMPROMPT_API_TOKEN" -o "$NG/me.json" "$URL_HTTP/api/v1/auth/me"
 make_cert "$NG"
 start_nginx "$NG" "$NG/me.json"
@@ -133,11 +136,20 @@ pids+=("$NGINX_PID")
 
 # The delaying proxy in front of nginx's HTTPS port (RTT_MS round trip).
 python3 bench/delay-proxy.py --target "${NGINX_HTTPS_URL#https://}" --delay-ms "$(awk -v r="$RTT_MS" 'BEGIN { print r / 2 }')" \
-    --port-file "$OUT/proxy.port" >"$OUT/proxy.log" 2>&1 &
+    --port-file "$OUT/proxy.port" --dns-name "$BENCH_HOST" >"$OUT/proxy.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$OUT/proxy.port" ] && break; sleep 0.05; done
 [ -s "$OUT/proxy.port" ] || { echo "the delay proxy did not start" >&2; cat "$OUT/proxy.log" >&2; exit 1; }
 URL_PROXY=https://127.0.0.1:$(cat "$OUT/proxy.port")
+URL_PROXY_DNS=https://$BENCH_HOST:$(cat "$OUT/proxy.port")
+# By host name: in a private mount namespace whose /etc/resolv.conf names the proxy's DNS server.
+printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$OUT/resolv.conf"
+with_dns() { # command... (an executable, not a function)
+    SYSTEMPROMPT_API_URL=$URL_PROXY_DNS SSL_CERT_FILE=$NG/ca.pem \
+        unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$OUT/resolv.conf" "$@"
+}
+DNS=0
+if with_dns getent hosts "$BENCH_HOST" >/dev/null 2>&1; then DNS=1; fi
 
 fake_http() { SYSTEMPROMPT_API_URL=$URL_HTTP "$@"; }
 fake_https() { SYSTEMPROMPT_API_URL=$URL_HTTPS SSL_CERT_FILE=$OUT/ca.pem "$@"; }
@@ -152,6 +164,10 @@ for w in fake_http fake_https nginx_http nginx_https proxy_https; do
     $w "$CURL_EP" "$TRUE"
 done
 "$TINI" -s -- "$TRUE"
+if [ $DNS = 1 ]; then
+    with_dns "$SP" -- "$TRUE"
+    with_dns "$CURL_EP" "$TRUE"
+fi
 phase servers+sanity
 
 # --- 1. boot path ------------------------------------------------------------------------
@@ -256,7 +272,11 @@ say "6. time to app at ${RTT_MS} ms RTT: $RW_ROUNDS rounds x $RW_RUNS runs"
 for r in $(seq "$RW_ROUNDS"); do
     HF_RUNS=$RW_RUNS proxy_https hf "$OUT/rw.$r.1.json" -n sp-https@rtt "$SP -- $TRUE" -n curl-https@rtt "$CURL_EP $TRUE"
     HF_RUNS=$RW_RUNS nginx_https hf "$OUT/rw.$r.2.json" -n sp-https "$SP -- $TRUE" -n curl-https "$CURL_EP $TRUE"
-    jq -s '{results: [.[].results[]]}' "$OUT"/rw."$r".[12].json >"$OUT/rw-round.$r.json"
+    if [ $DNS = 1 ]; then
+        with_dns hyperfine -N -w "$WARMUP" -r "$RW_RUNS" --style none --export-json "$OUT/rw.$r.3.json" \
+            -n sp-https@rtt+dns "$SP -- $TRUE" -n curl-https@rtt+dns "$CURL_EP $TRUE" >/dev/null 2>>"$OUT/hyperfine.log"
+    fi
+    jq -s '{results: [.[].results[]]}' "$OUT"/rw."$r".[1-3].json >"$OUT/rw-round.$r.json"
 done
 RW_FILES=("$OUT"/rw-round.*.json)
 phase real-world
@@ -394,18 +414,26 @@ BOUND=$(awk -v n="$HERD_N" -v r="$HERD_RATE" 'BEGIN { printf "%.1f", 1.5 * n / r
     echo "### 6. Time to app at ${RTT_MS} ms RTT (nginx HTTPS behind bench/delay-proxy.py; $RW_ROUNDS rounds x $RW_RUNS runs)"
     echo
     rw() { hf_median "$1" "${RW_FILES[@]}"; }
-    SP_RTT=$(rw sp-https@rtt) SP_LOCAL=$(rw sp-https) CURL_RTT=$(rw curl-https@rtt) CURL_LOCAL=$(rw curl-https)
-    echo "| entrypoint | time to app at ${RTT_MS} ms RTT | same on loopback (the processes' own work) | waiting on the network | network round trips (waiting / RTT) | own share |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    for p in "sp-entrypoint:$SP_RTT:$SP_LOCAL" "curl+jq:$CURL_RTT:$CURL_LOCAL"; do
-        IFS=: read -r name t l <<<"$p"
-        awk -v n="$name" -v t="$t" -v l="$l" -v rtt="$RTT_MS" 'BEGIN {
-            printf "| %s | %.1f ms | %.1f ms | %.1f ms | %.2f | %.0f%% |\n", n, t, l, t - l, (t - l) / rtt, 100 * l / t }'
+    echo "Each entrypoint's time to app, its own work (the same on loopback without delay), and the rest: waiting on the network."
+    echo
+    echo "| entrypoint | path | time to app | own work (loopback) | waiting on the network | = round trips of ${RTT_MS} ms | own share |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
+    for e in sp-entrypoint:sp curl+jq:curl; do
+        for v in "by IP address (TCP, TLS 1.3, request):@rtt" "by host name (+ DNS):@rtt+dns"; do
+            t=$(rw "${e#*:}-https${v#*:}")
+            [ "$t" = null ] && continue
+            awk -v n="${e%%:*}" -v v="${v%:*}" -v t="$t" -v l="$(rw "${e#*:}-https")" -v rtt="$RTT_MS" 'BEGIN {
+                printf "| %s | %s | %.1f ms | %.1f ms | %.1f ms | %.2f | %.0f%% |\n", n, v, t, l, t - l, (t - l) / rtt, 100 * l / t }'
+        done
     done
     echo
-    awk -v s="$SP_LOCAL" -v c="$CURL_LOCAL" -v sr="$SP_RTT" -v cr="$CURL_RTT" -v rtt="$RTT_MS" 'BEGIN {
-        printf "With a DNS lookup (one more round trip for both, not emulated here): sp-entrypoint %.1f ms, curl+jq %.1f ms; curl+jq / sp-entrypoint = %.2f× at %s ms RTT (%.1f× on loopback).\n",
-            sr + rtt, cr + rtt, (cr + rtt) / (sr + rtt), rtt, c / s }'
+    if [ $DNS = 1 ]; then
+        awk -v s="$(rw sp-https@rtt+dns)" -v c="$(rw curl-https@rtt+dns)" -v sl="$(rw sp-https)" -v cl="$(rw curl-https)" -v rtt="$RTT_MS" 'BEGIN {
+            printf "By host name at %s ms RTT: curl+jq / sp-entrypoint = %.2f× (%.1f× on loopback).\n", rtt, c / s, cl / sl }'
+    else
+        awk -v s="$(rw sp-https@rtt)" -v c="$(rw curl-https@rtt)" -v sl="$(rw sp-https)" -v cl="$(rw curl-https)" -v rtt="$RTT_MS" 'BEGIN {
+            printf "No private mount namespace here, so no DNS round trip was measured; adding one (%s ms) to both: curl+jq / sp-entrypoint = %.2f× (%.1f× on loopback).\n", rtt, (c + rtt) / (s + rtt), cl / sl }'
+    fi
     echo
     echo "### 7. Fleet at boot: N=$HERD_N at once, fake cloud admitting $HERD_RATE req/s (429, Retry-After: 1, beyond), HTTPS"
     echo
