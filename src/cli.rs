@@ -1,119 +1,103 @@
-//! The command line (clap): raw option values only. Validation of values that also come from
-//! environment variables happens in [`crate::config`], so that a bad value is reported with
-//! every other problem in one run (exit 78); clap itself only rejects malformed usage (exit 64).
+//! The command line (clap, built from the settings spec): raw option values only. Validation of
+//! values that also come from environment variables happens in [`crate::config`], so that a bad
+//! value is reported with every other problem in one run (exit 78); clap itself only rejects
+//! malformed usage (exit 64).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
-use crate::config::CliSettings;
+use crate::config::CliValues;
+use crate::config::spec::{self, Kind};
 use crate::error::exit;
-
-/// `--log-format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum LogFormat {
-    /// One human-readable line per event.
-    #[default]
-    Text,
-    /// One JSON object per line, for log shipping.
-    Json,
-}
-
-const ENVIRONMENT: &str = "\
-ENVIRONMENT (values are never printed; empty or blank counts as unset):
-  SYSTEMPROMPT_API_TOKEN             the API token (required, or the _FILE form)
-  SYSTEMPROMPT_API_TOKEN_FILE        a file holding the token (Docker/Kubernetes secrets)
-  SYSTEMPROMPT_USER_EMAIL            the account's email (required, or the _FILE form)
-  SYSTEMPROMPT_USER_EMAIL_FILE       a file holding the email
-  SYSTEMPROMPT_API_URL               API endpoint [default: https://api.systemprompt.io]
-  SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS  1 = start the app even when whoami fails [default: 0]
-  SYSTEMPROMPT_WHOAMI_TIMEOUT        = --whoami-timeout [default: 30]
-  SYSTEMPROMPT_WRITE_CREDENTIALS     = --write-credentials [default: none]
-  SYSTEMPROMPT_INIT                  = --init [default: auto]
-  SYSTEMPROMPT_GRACE                 = --grace [default: 5]
-  SYSTEMPROMPT_SCRUB_TOKEN           = --scrub-token (1/0) [default: 0]
-  SYSTEMPROMPT_LOG                   = --log [default: info]
-  SYSTEMPROMPT_LOG_FORMAT            = --log-format [default: text]
-  SSL_CERT_FILE                      extra PEM root certificates, added to the embedded roots
-  HTTPS_PROXY, NO_PROXY              proxy for the whoami call
-  FLY_APP_NAME, FLY_MACHINE_ID, FLY_REGION   added to every log line when present";
 
 /// The whole help epilogue: variables, then the exit-code table.
 fn after_help() -> String {
-    format!("{ENVIRONMENT}\n\n{}", exit::TABLE)
+    format!("{}\n\n{}", spec::environment_help(), exit::table())
 }
 
-/// sp-entrypoint: validate SystemPrompt Cloud credentials, prove them with one whoami call,
-/// then run the app.
-#[derive(Debug, Parser)]
-#[command(
-    name = "sp-entrypoint",
-    version,
-    about = "Validate SystemPrompt Cloud credentials at container boot, prove them with one whoami call, then run the app.",
-    override_usage = "sp-entrypoint [OPTIONS] [--] COMMAND [ARGS]...\n       sp-entrypoint [OPTIONS] check [--json]",
-    after_help = after_help(),
-    disable_help_subcommand = true,
-    subcommand_negates_reqs = true,
-)]
-pub struct Cli {
-    /// Bootstrap and report without running anything.
-    #[command(subcommand)]
-    pub sub: Option<Sub>,
-
-    /// Options shared by both forms.
-    #[command(flatten)]
-    pub opts: Opts,
-
-    /// The app to run, and its arguments (passed verbatim; looked up in PATH).
-    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
-    pub command: Vec<OsString>,
+/// One clap option per setting that has one, from the spec.
+fn option_args() -> Vec<Arg> {
+    spec::with_options()
+        .map(|(s, o)| {
+            let arg = Arg::new(o.long).long(o.long).help(s.option_help());
+            let arg = match o.value_name {
+                Some(name) => arg.value_name(name),
+                None => arg,
+            };
+            match s.kind {
+                Kind::YesNo => arg.action(ArgAction::SetTrue),
+                Kind::Path => arg.value_parser(value_parser!(PathBuf)),
+                Kind::Choice {
+                    values,
+                    clap_checks: true,
+                    ..
+                } => arg.value_parser(PossibleValuesParser::new(values.iter().map(|(v, help)| {
+                    let value = PossibleValue::new(*v);
+                    if help.is_empty() {
+                        value
+                    } else {
+                        value.help(*help)
+                    }
+                }))),
+                Kind::Text { .. } | Kind::Seconds { .. } | Kind::Choice { .. } => {
+                    arg.value_parser(value_parser!(String))
+                }
+            }
+        })
+        .collect()
 }
 
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Sub {
-    /// Validate, call whoami and report; run nothing. Exit code per the table.
-    Check {
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Options shared by both forms.
-        #[command(flatten)]
-        opts: Opts,
-    },
+/// The clap command: `[OPTIONS] [--] COMMAND [ARGS]...` or `[OPTIONS] check [--json]`.
+pub fn command() -> Command {
+    Command::new("sp-entrypoint")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Validate SystemPrompt Cloud credentials at container boot, prove them with one whoami call, then run the app.")
+        .override_usage("sp-entrypoint [OPTIONS] [--] COMMAND [ARGS]...\n       sp-entrypoint [OPTIONS] check [--json]")
+        .after_help(after_help())
+        .disable_help_subcommand(true)
+        .subcommand_negates_reqs(true)
+        .subcommand(
+            Command::new("check")
+                .about("Validate, call whoami and report; run nothing. Exit code per the table")
+                .arg(
+                    Arg::new("json")
+                        .long("json")
+                        .action(ArgAction::SetTrue)
+                        .help("Print one JSON object instead of text"),
+                )
+                .args(option_args()),
+        )
+        .args(option_args())
+        .arg(
+            Arg::new("command")
+                .value_name("COMMAND")
+                .num_args(1..)
+                .action(ArgAction::Append)
+                .trailing_var_arg(true)
+                .value_parser(value_parser!(OsString))
+                .help("The app to run, and its arguments (passed verbatim; looked up in PATH)"),
+        )
 }
 
-/// Options; each has an environment variable (see ENVIRONMENT), the option wins.
-#[derive(Debug, Args, Default, Clone)]
-pub struct Opts {
-    /// Total time budget for whoami, retries included, in seconds [env: SYSTEMPROMPT_WHOAMI_TIMEOUT] [default: 30]
-    #[arg(long, value_name = "SECONDS")]
-    pub whoami_timeout: Option<String>,
-
-    /// Write credentials.json (mode 0600, atomically) to PATH for apps that read it [env: SYSTEMPROMPT_WRITE_CREDENTIALS]
-    #[arg(long, value_name = "PATH")]
-    pub write_credentials: Option<PathBuf>,
-
-    /// auto: supervise as PID 1, exec otherwise; always: supervise (as a subreaper); never: exec [env: SYSTEMPROMPT_INIT] [default: auto]
-    #[arg(long, value_name = "MODE")]
-    pub init: Option<String>,
-
-    /// Seconds leftover processes get between SIGTERM and SIGKILL after the app exits [env: SYSTEMPROMPT_GRACE] [default: 5]
-    #[arg(long, value_name = "SECONDS")]
-    pub grace: Option<String>,
-
-    /// Remove SYSTEMPROMPT_API_TOKEN from the app's environment (use with --write-credentials) [env: SYSTEMPROMPT_SCRUB_TOKEN]
-    #[arg(long)]
-    pub scrub_token: bool,
-
-    /// Log filter, RUST_LOG syntax, e.g. `debug` or `warn,sp_entrypoint=debug` [env: SYSTEMPROMPT_LOG] [default: info]
-    #[arg(long, value_name = "FILTER")]
-    pub log: Option<String>,
-
-    /// Log line format [env: SYSTEMPROMPT_LOG_FORMAT] [default: text]
-    #[arg(long, value_name = "FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
+/// The option values given in `m`.
+fn values(m: &ArgMatches) -> CliValues {
+    let mut cli = CliValues::default();
+    for (s, o) in spec::with_options() {
+        let value = match s.kind {
+            Kind::YesNo => m.get_flag(o.long).then(|| OsString::from("1")),
+            Kind::Path => m
+                .get_one::<PathBuf>(o.long)
+                .map(|p| p.clone().into_os_string()),
+            _ => m.get_one::<String>(o.long).map(OsString::from),
+        };
+        if let Some(value) = value {
+            cli.set(s, value);
+        }
+    }
+    cli
 }
 
 /// What the command line asks for.
@@ -134,7 +118,7 @@ pub struct Parsed {
     /// Run or check.
     pub mode: Mode,
     /// Option values (raw).
-    pub opts: Opts,
+    pub cli: CliValues,
 }
 
 /// The outcome of parsing: either go on, or exit now (help, version, usage error) with text.
@@ -161,52 +145,46 @@ pub fn parse(args: &[OsString]) -> ParseOutcome {
     {
         return ParseOutcome::Go(Parsed {
             mode: Mode::Run(command.to_vec()),
-            opts: Opts::default(),
+            cli: CliValues::default(),
         });
     }
     parse_with_clap(args)
 }
 
 fn parse_with_clap(args: &[OsString]) -> ParseOutcome {
-    match Cli::try_parse_from(args) {
-        Ok(cli) => match cli.sub {
-            Some(Sub::Check { json, opts }) => ParseOutcome::Go(Parsed { mode: Mode::Check { json }, opts: merge(cli.opts, opts) }),
-            None if cli.command.is_empty() => ParseOutcome::Exit {
-                text: "error: no COMMAND given: name the app to run, e.g. `sp-entrypoint -- /app/server`, or use `sp-entrypoint check`\n\nFor more information, try '--help'.\n"
-                    .to_owned(),
-                code: exit::USAGE,
-            },
-            None => ParseOutcome::Go(Parsed { mode: Mode::Run(cli.command), opts: cli.opts }),
-        },
+    match command().try_get_matches_from(args) {
+        Ok(m) => {
+            // Options given before `check` and after it: the later wins.
+            if let Some((_, sub)) = m.subcommand() {
+                return ParseOutcome::Go(Parsed {
+                    mode: Mode::Check {
+                        json: sub.get_flag("json"),
+                    },
+                    cli: values(&m).merged(values(sub)),
+                });
+            }
+            let command: Vec<OsString> = m
+                .get_many::<OsString>("command")
+                .map(|c| c.cloned().collect())
+                .unwrap_or_default();
+            if command.is_empty() {
+                return ParseOutcome::Exit {
+                    text: "error: no COMMAND given: name the app to run, e.g. `sp-entrypoint -- /app/server`, or use `sp-entrypoint check`\n\nFor more information, try '--help'.\n"
+                        .to_owned(),
+                    code: exit::USAGE,
+                };
+            }
+            ParseOutcome::Go(Parsed {
+                mode: Mode::Run(command),
+                cli: values(&m),
+            })
+        }
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { 0 };
-            ParseOutcome::Exit { text: e.render().to_string(), code }
-        }
-    }
-}
-
-/// Options given before `check` and after it: the later wins.
-fn merge(before: Opts, after: Opts) -> Opts {
-    Opts {
-        whoami_timeout: after.whoami_timeout.or(before.whoami_timeout),
-        write_credentials: after.write_credentials.or(before.write_credentials),
-        init: after.init.or(before.init),
-        grace: after.grace.or(before.grace),
-        scrub_token: after.scrub_token || before.scrub_token,
-        log: after.log.or(before.log),
-        log_format: after.log_format.or(before.log_format),
-    }
-}
-
-impl Opts {
-    /// The values [`crate::config::load`] validates.
-    pub fn settings(&self) -> CliSettings {
-        CliSettings {
-            whoami_timeout: self.whoami_timeout.clone(),
-            write_credentials: self.write_credentials.clone(),
-            init: self.init.clone(),
-            grace: self.grace.clone(),
-            scrub_token: self.scrub_token,
+            ParseOutcome::Exit {
+                text: e.render().to_string(),
+                code,
+            }
         }
     }
 }
@@ -214,7 +192,6 @@ impl Opts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     fn argv(a: &[&str]) -> Vec<OsString> {
         std::iter::once("sp-entrypoint")
@@ -246,7 +223,7 @@ mod tests {
 
     #[test]
     fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
@@ -260,7 +237,7 @@ mod tests {
             panic!("expected Run")
         };
         assert_eq!(cmd, argv(&["app", "--port", "80", "--", "x"])[1..].to_vec());
-        assert_eq!(p.opts.init.as_deref(), Some("never"));
+        assert_eq!(p.cli.get(&spec::INIT), Some("never".as_ref()));
     }
 
     #[test]
@@ -272,7 +249,7 @@ mod tests {
             panic!("expected Run")
         };
         assert_eq!(cmd, argv(&["app", "--init", "x"])[1..].to_vec());
-        assert!(p.opts.init.is_none());
+        assert!(p.cli.get(&spec::INIT).is_none());
     }
 
     #[test]
@@ -288,8 +265,8 @@ mod tests {
             panic!("expected Go")
         };
         assert!(matches!(p.mode, Mode::Check { json: true }));
-        assert_eq!(p.opts.grace.as_deref(), Some("1"));
-        assert_eq!(p.opts.whoami_timeout.as_deref(), Some("3"));
+        assert_eq!(p.cli.get(&spec::GRACE), Some("1".as_ref()));
+        assert_eq!(p.cli.get(&spec::WHOAMI_TIMEOUT), Some("3".as_ref()));
     }
 
     #[test]
@@ -331,5 +308,47 @@ mod tests {
         ] {
             assert!(text.contains(var), "--help lacks {var}");
         }
+    }
+
+    #[test]
+    fn help_lists_every_setting_of_the_spec_and_nothing_else() {
+        let ParseOutcome::Exit { text, code: 0 } = parse(&argv(&["--help"])) else {
+            panic!("expected help")
+        };
+        let env = text
+            .split("ENVIRONMENT")
+            .nth(1)
+            .and_then(|s| s.split("\n\n").next())
+            .unwrap_or_else(|| panic!("no ENVIRONMENT section: {text}"));
+        let listed: Vec<&str> = env
+            .lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.trim_start()
+                    .split("  ")
+                    .next()
+                    .unwrap_or_default()
+                    .split(", ")
+            })
+            .collect();
+        let in_spec: Vec<&str> = spec::SETTINGS.iter().map(|s| s.var).collect();
+        assert_eq!(listed, in_spec);
+        // Every option of the spec is an option of both forms, and says its variable.
+        let ParseOutcome::Exit { text: check, .. } = parse(&argv(&["check", "--help"])) else {
+            panic!("expected help")
+        };
+        for (s, o) in spec::with_options() {
+            for help in [&text, &check] {
+                assert!(
+                    help.contains(&format!("--{}", o.long))
+                        && help.contains(&format!("[env: {}]", s.var)),
+                    "--{} / {} missing: {help}",
+                    o.long,
+                    s.var
+                );
+            }
+        }
+        let options = text.matches("[env: ").count();
+        assert_eq!(options, spec::with_options().count(), "{text}");
     }
 }

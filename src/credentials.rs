@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::error::Error;
+use crate::timefmt;
 use crate::token::Secret;
 
 /// The credentials as the SystemPrompt CLI reads them. `Serialize` gives the file's exact schema;
 /// `Debug` redacts the token (it is a [`Secret`]).
 #[derive(Debug, Serialize)]
 pub struct Credentials {
-    /// The API token (serialised in clear: only ever into the 0600 file).
-    #[serde(serialize_with = "expose")]
+    /// The API token, serialised in clear by [`Secret`]'s own `Serialize` (the one place a
+    /// secret is serialised; only ever into the 0600 file).
     pub api_token: Secret,
     /// The API endpoint.
     pub api_url: String,
@@ -29,12 +31,19 @@ pub struct Credentials {
     pub last_validated_at: Option<String>,
 }
 
-/// The one place a [`Secret`] is serialised: the credentials file.
-fn expose<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(secret.expose())
-}
-
 impl Credentials {
+    /// The credentials of `cfg`: `authenticated_at` is the token's `iat`, else `now`;
+    /// `last_validated_at` is `validated_at`, when whoami proved them.
+    pub fn new(cfg: &Config, now: u64, validated_at: Option<u64>) -> Credentials {
+        Credentials {
+            api_token: Secret::new(cfg.token.expose().to_owned()),
+            api_url: cfg.api_url.clone(),
+            authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
+            user_email: cfg.email.clone(),
+            last_validated_at: validated_at.map(timefmt::rfc3339),
+        }
+    }
+
     /// The file's contents: pretty JSON and a final newline.
     pub fn to_json(&self) -> String {
         // Serialising plain strings cannot fail.

@@ -6,43 +6,65 @@
 
 use std::path::PathBuf;
 
-/// The exit-code table (sysexits.h where one fits, shell conventions for the rest).
-pub mod exit {
-    /// Usage: bad options, no command (`EX_USAGE`).
-    pub const USAGE: u8 = 64;
-    /// API unavailable: unreachable, timed out, TLS failure, 5xx/429 until the budget ran out (`EX_UNAVAILABLE`).
-    pub const UNAVAILABLE: u8 = 69;
-    /// The credentials file cannot be written (`EX_CANTCREAT`).
-    pub const CANT_CREATE: u8 = 73;
-    /// API protocol error: a redirect, another 4xx, an unexpected or oversized body (`EX_PROTOCOL`).
-    pub const PROTOCOL: u8 = 76;
-    /// Credentials refused: token expired, 401/403, email mismatch (`EX_NOPERM`).
-    pub const REFUSED: u8 = 77;
-    /// Configuration: a variable or `_FILE` missing or invalid, a malformed token (`EX_CONFIG`).
-    pub const CONFIG: u8 = 78;
-    /// Internal failure: an OS call that should not fail (`EX_SOFTWARE`).
-    pub const SOFTWARE: u8 = 70;
-    /// COMMAND was found but could not be executed.
-    pub const NOT_EXECUTABLE: u8 = 126;
-    /// COMMAND was not found.
-    pub const NOT_FOUND: u8 = 127;
-    /// Base for "ended by signal N": the exit code is `SIGNAL_BASE + N`.
-    pub const SIGNAL_BASE: u8 = 128;
+use crate::config::vars;
 
-    /// The table as printed in `--help` and the README.
-    pub const TABLE: &str = "\
-EXIT CODES:
-  0        success (check), or the app's own exit code
-  64       usage: bad options, no command
-  69       API unavailable: unreachable, timed out, TLS failure, 5xx/429 until the budget ran out
-  70       internal error (an OS call that should not fail)
-  73       the credentials file cannot be written
-  76       API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large
-  77       credentials refused: token expired, 401/403, email mismatch
-  78       configuration: a variable or _FILE missing or invalid, malformed token
-  126      COMMAND found but not executable
-  127      COMMAND not found
-  128+N    ended by signal N (143 = SIGTERM, 130 = SIGINT, 137 = SIGKILL)";
+/// The exit-code table (sysexits.h where one fits, shell conventions for the rest): one list,
+/// from which the constants and the table of `--help` come; a test checks README's table
+/// against it.
+pub mod exit {
+    use std::fmt::Write as _;
+
+    /// One row of the table.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Code {
+        /// The code as shown (`64`, or `128+N` for the signal base).
+        pub shown: &'static str,
+        /// What it means.
+        pub meaning: &'static str,
+    }
+
+    /// Declares each code as a constant and [`CODES`] as the table, in order.
+    macro_rules! codes {
+        ($( $(#[$doc:meta])* $name:ident = $code:literal, $shown:literal, $meaning:literal; )*) => {
+            $( $(#[$doc])* pub const $name: u8 = $code; )*
+            /// The table, in the order of `--help` and the README.
+            pub const CODES: &[Code] = &[$(Code { shown: $shown, meaning: $meaning }),*];
+        };
+    }
+
+    codes! {
+        /// Success (`check`), or the app's own exit code.
+        SUCCESS = 0, "0", "success (check), or the app's own exit code";
+        /// Usage: bad options, no command (`EX_USAGE`).
+        USAGE = 64, "64", "usage: bad options, no command";
+        /// API unavailable: unreachable, timed out, TLS failure, 5xx/429 until the budget ran out (`EX_UNAVAILABLE`).
+        UNAVAILABLE = 69, "69", "API unavailable: unreachable, timed out, TLS failure, 5xx/429 until the budget ran out";
+        /// Internal failure: an OS call that should not fail (`EX_SOFTWARE`).
+        SOFTWARE = 70, "70", "internal error (an OS call that should not fail)";
+        /// The credentials file cannot be written (`EX_CANTCREAT`).
+        CANT_CREATE = 73, "73", "the credentials file cannot be written";
+        /// API protocol error: a redirect, another 4xx, an unexpected or oversized body (`EX_PROTOCOL`).
+        PROTOCOL = 76, "76", "API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large";
+        /// Credentials refused: token expired, 401/403, email mismatch (`EX_NOPERM`).
+        REFUSED = 77, "77", "credentials refused: token expired, 401/403, email mismatch";
+        /// Configuration: a variable or `_FILE` missing or invalid, a malformed token (`EX_CONFIG`).
+        CONFIG = 78, "78", "configuration: a variable or _FILE missing or invalid, malformed token";
+        /// COMMAND was found but could not be executed.
+        NOT_EXECUTABLE = 126, "126", "COMMAND found but not executable";
+        /// COMMAND was not found.
+        NOT_FOUND = 127, "127", "COMMAND not found";
+        /// Base for "ended by signal N": the exit code is `SIGNAL_BASE + N`.
+        SIGNAL_BASE = 128, "128+N", "ended by signal N (143 = SIGTERM, 130 = SIGINT, 137 = SIGKILL)";
+    }
+
+    /// The table as printed in `--help`.
+    pub fn table() -> String {
+        let mut out = String::from("EXIT CODES:");
+        for c in CODES {
+            let _ = write!(out, "\n  {:<8} {}", c.shown, c.meaning);
+        }
+        out
+    }
 }
 
 /// One configuration problem: the variable (or option) at fault and what to do about it.
@@ -73,7 +95,8 @@ pub enum Error {
 
     /// The token's `exp` is in the past; nothing was sent.
     #[error(
-        "SYSTEMPROMPT_API_TOKEN expired at {expired_at} ({ago} ago); log in again (`just login`) and update the secret"
+        "{token} expired at {expired_at} ({ago} ago); log in again (`just login`) and update the secret",
+        token = vars::API_TOKEN.var
     )]
     Expired {
         /// RFC 3339 time of expiry.
@@ -83,7 +106,7 @@ pub enum Error {
     },
 
     /// The API answered 401 or 403.
-    #[error("the API refused the token (HTTP {status}{}); check SYSTEMPROMPT_API_TOKEN and SYSTEMPROMPT_API_URL, or log in again", detail_suffix(.detail))]
+    #[error("the API refused the token (HTTP {status}{}); check {token} and {api_url}, or log in again", detail_suffix(.detail), token = vars::API_TOKEN.var, api_url = vars::API_URL.var)]
     Rejected {
         /// 401 or 403.
         status: u16,
@@ -93,7 +116,8 @@ pub enum Error {
 
     /// whoami succeeded for another account.
     #[error(
-        "the token belongs to {actual}, not SYSTEMPROMPT_USER_EMAIL={expected}; set the email of the account that issued the token"
+        "the token belongs to {actual}, not {email}={expected}; set the email of the account that issued the token",
+        email = vars::USER_EMAIL.var
     )]
     EmailMismatch {
         /// The configured email.
@@ -125,7 +149,7 @@ pub enum Error {
     },
 
     /// The credentials file could not be written.
-    #[error("cannot write the credentials file {}: {reason}; check --write-credentials / SYSTEMPROMPT_WRITE_CREDENTIALS and the directory's permissions", .path.display())]
+    #[error("cannot write the credentials file {}: {reason}; check {setting} and the directory's permissions", .path.display(), setting = vars::WRITE_CREDENTIALS.problem_name())]
     WriteCredentials {
         /// The path asked for.
         path: PathBuf,
@@ -214,5 +238,48 @@ impl Error {
                 | Error::Unavailable { .. }
                 | Error::Protocol { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+
+    /// The rows of README's "Exit codes" table: (code, meaning without backticks).
+    fn readme_rows() -> Vec<(String, String)> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Exit codes")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap_or_else(|| panic!("README has no Exit codes section"));
+        section
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| code"))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+                (cells[0].to_owned(), cells[1].replace('`', ""))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_table_and_the_list_agree() {
+        let listed: Vec<(String, String)> = exit::CODES
+            .iter()
+            .map(|c| (c.shown.to_owned(), c.meaning.to_owned()))
+            .collect();
+        assert_eq!(readme_rows(), listed);
+    }
+
+    #[test]
+    fn the_help_table_has_every_code() {
+        let table = exit::table();
+        assert!(
+            table.starts_with("EXIT CODES:\n  0        success (check)"),
+            "{table}"
+        );
+        assert!(table.contains("\n  128+N    ended by signal N"), "{table}");
+        assert_eq!(table.lines().count(), exit::CODES.len() + 1);
     }
 }

@@ -20,13 +20,13 @@ pub fn command(argv: &[OsString], cfg: &Config) -> Command {
         .map_or((OsString::new(), &[][..]), |(p, a)| (p.clone(), a));
     let mut cmd = Command::new(program);
     cmd.args(rest);
-    cmd.env(vars::API_URL, &cfg.api_url);
-    cmd.env(vars::USER_EMAIL, &cfg.email);
+    cmd.env(vars::API_URL.var, &cfg.api_url);
+    cmd.env(vars::USER_EMAIL.var, &cfg.email);
     if cfg.scrub_token {
-        cmd.env_remove(vars::API_TOKEN);
-        cmd.env_remove(vars::API_TOKEN_FILE);
+        cmd.env_remove(vars::API_TOKEN.var);
+        cmd.env_remove(vars::API_TOKEN_FILE.var);
     } else {
-        cmd.env(vars::API_TOKEN, cfg.token.expose());
+        cmd.env(vars::API_TOKEN.var, cfg.token.expose());
     }
     cmd
 }

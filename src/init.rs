@@ -41,7 +41,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{Pid, getpid};
 
-use crate::config::InitMode;
+use crate::config::{DEFAULT_GRACE, InitMode};
 use crate::error::{Error, exit};
 
 /// Whether to supervise (true) or exec (false), given the mode and our PID.
@@ -59,9 +59,6 @@ pub struct Options {
     /// How long leftover processes get between SIGTERM and SIGKILL after the app exits.
     pub grace: Duration,
 }
-
-/// Grace period used by the standalone `__supervise` form when `--grace-ms` is not given.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// How long to keep reaping after `SIGKILL` before giving up (a process stuck in `D` state).
 const KILL_WAIT: Duration = Duration::from_secs(5);

@@ -1,8 +1,9 @@
 //! sp-entrypoint: validate SystemPrompt Cloud credentials at container boot, prove them with one
 //! whoami call, then exec (or supervise, as PID 1) the real app.
 //!
-//! The flow, as named stages: [`cli`] → [`logging`] → [`config`] → token expiry ([`token`]) →
-//! [`whoami`] → email match → [`credentials`] → [`exec`] | [`init`] | the `check` report.
+//! `run` is the pipeline, in the README's order ("What it checks, in order"): [`cli`] →
+//! [`config`] (with the logging settings, then [`logging`]) → token expiry ([`token`]) →
+//! [`whoami`] and the email match → [`credentials`] → [`exec`] | [`init`] | the `check` report.
 //! Nothing touches the network before the configuration is valid.
 
 pub mod arena;
@@ -23,10 +24,12 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
-use crate::cli::{LogFormat, Mode, ParseOutcome};
+use crate::cli::{Mode, ParseOutcome};
 use crate::config::{Config, vars};
 use crate::credentials::Credentials;
-use crate::error::{ConfigProblem, Error};
+use crate::error::Error;
+use crate::logging::Logger;
+use crate::stop::StopSignals;
 use crate::token::Expiry;
 use crate::whoami::Identity;
 
@@ -66,25 +69,77 @@ pub fn main_entry(args: &[OsString]) -> u8 {
         return init::supervisor_main(&args[2..]);
     }
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let mut format = LogFormat::Text;
-    match run(args, &env, &mut format) {
+    match run(args, &env) {
         Ok(code) => code,
-        Err(e) => {
-            report_error(&e, format);
-            e.code()
+        Err(failed) => {
+            logging::report_error(&failed.error, failed.log.as_ref());
+            failed.error.code()
         }
     }
 }
 
-/// Print the one error line (or block): plain on stderr, or a JSON log line in JSON mode.
-fn report_error(e: &Error, format: LogFormat) {
-    match format {
-        LogFormat::Text => eprintln!("sp-entrypoint: error: {e}"),
-        LogFormat::Json => {
-            let line = serde_json::json!({"level": "ERROR", "message": e.to_string(), "exit_code": e.code()});
-            eprintln!("{line}");
+/// A bootstrap that failed: the error, and the logger to report it with (none when it failed
+/// before logging was set up).
+struct Failed {
+    error: Box<Error>,
+    log: Option<Logger>,
+}
+
+impl Failed {
+    fn new(error: Error, log: Option<Logger>) -> Failed {
+        Failed {
+            error: Box::new(error),
+            log,
         }
     }
+}
+
+/// Whether whoami proved the credentials (the identity), or how it failed.
+type Proof = Result<Identity, Error>;
+
+/// The pipeline, in the README's order. Returns the exit code (help, version, usage, check, or
+/// the supervised app's); never returns after a successful exec.
+fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed> {
+    let parsed = match cli::parse(args) {
+        ParseOutcome::Go(parsed) => parsed,
+        ParseOutcome::Exit { text, code } => return Ok(print_usage(&text, code)),
+    };
+    // Before any other thread exists, so that every thread inherits the mask.
+    let stop = StopSignals::block().map_err(|error| Failed::new(error, None))?;
+    // 1. Configuration (logging first, so that every later stage can warn).
+    let loaded = config::load(&parsed.cli, &utf8_env(os_env), &|p| std::fs::read(p));
+    let log = logging::init(&loaded.log);
+    log.in_scope(|| {
+        let cfg = configuration(loaded.config)?;
+        let now = timefmt::now_unix();
+        // 2. Expiry.
+        check_expiry(&cfg, now)?;
+        // 3. whoami and the email match.
+        let (proof, runtime) = prove(&cfg, &stop)?;
+        let proof = match parsed.mode {
+            // `check` reports a failed whoami in full, then exits with its code.
+            Mode::Check { .. } => proof,
+            Mode::Run(_) => unless_allowed(&cfg, proof)?,
+        };
+        // 4. Credentials.
+        write_credentials(&cfg, &proof, now)?;
+        // 5. Run the app, or report.
+        match parsed.mode {
+            Mode::Check { json } => report(&cfg, proof, runtime, &stop, json, now),
+            Mode::Run(app) => launch(&app, cfg, &proof, runtime, &stop, now),
+        }
+    })
+    .map_err(|error| Failed::new(error, Some(log)))
+}
+
+/// Help and version on stdout (code 0), a usage error on stderr.
+fn print_usage(text: &str, code: u8) -> u8 {
+    if code == 0 {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+    code
 }
 
 /// The environment as UTF-8 pairs for validation (lossy: a non-UTF-8 value then fails the
@@ -100,189 +155,100 @@ fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    env.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// The logging settings, resolved from the options and their variables.
-struct LogSettings {
-    format: LogFormat,
-    filter: tracing_subscriber::filter::Targets,
-    fly: logging::FlyContext,
-}
-
-impl LogSettings {
-    /// Resolve; a bad value is a configuration problem (reported with the others) and the
-    /// default stands in for it meanwhile.
-    fn resolve(opts: &cli::Opts, env: &[(String, String)]) -> (Self, Vec<ConfigProblem>) {
-        let mut problems = Vec::new();
-        let format = match (opts.log_format, lookup(env, vars::LOG_FORMAT)) {
-            (Some(f), _) => f,
-            (None, None) => LogFormat::Text,
-            (None, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    problems.push(ConfigProblem {
-                        var: vars::LOG_FORMAT.into(),
-                        message: format!(
-                            "`{}` is not a log format; use `text` or `json`",
-                            v.trim()
-                        ),
-                    });
-                    LogFormat::Text
-                }
-            },
-        };
-        let (filter_var, filter_spec) = match (&opts.log, lookup(env, vars::LOG)) {
-            (Some(s), _) => ("--log", s.as_str()),
-            (None, Some(s)) => (vars::LOG, s.trim()),
-            (None, None) => ("", logging::DEFAULT_FILTER),
-        };
-        let filter = logging::parse_filter(filter_spec).unwrap_or_else(|message| {
-            problems.push(ConfigProblem {
-                var: filter_var.into(),
-                message,
-            });
-            logging::parse_filter(logging::DEFAULT_FILTER).unwrap_or_default()
-        });
-        let fly = logging::FlyContext {
-            app: lookup(env, vars::FLY_APP_NAME).map(str::to_owned),
-            machine: lookup(env, vars::FLY_MACHINE_ID).map(str::to_owned),
-            region: lookup(env, vars::FLY_REGION).map(str::to_owned),
-        };
-        (
-            LogSettings {
-                format,
-                filter,
-                fly,
-            },
-            problems,
-        )
+/// The valid configuration, its warnings logged; or every problem.
+fn configuration(loaded: Result<(Config, Vec<String>), Error>) -> Result<Config, Error> {
+    let (cfg, warnings) = loaded?;
+    for w in warnings {
+        tracing::warn!("{w}");
     }
-}
-
-/// The stages. Returns the exit code (check, or the supervised app's), never returns after a
-/// successful exec.
-fn run(
-    args: &[OsString],
-    os_env: &[(OsString, OsString)],
-    format_out: &mut LogFormat,
-) -> Result<u8, Error> {
-    let parsed = match cli::parse(args) {
-        ParseOutcome::Go(p) => p,
-        ParseOutcome::Exit { text, code } => {
-            if code == 0 {
-                print!("{text}");
-            } else {
-                eprint!("{text}");
-            }
-            return Ok(code);
-        }
-    };
-    // Before any other thread exists, so that every thread inherits the mask.
-    let stop = stop::StopSignals::block()?;
-    let env = utf8_env(os_env);
-
-    // Logging first, so every later stage can warn; its problems join the configuration's.
-    let (logging, mut problems) = LogSettings::resolve(&parsed.opts, &env);
-    *format_out = logging.format;
-    let span = logging::init(logging.filter, logging.format, &logging.fly);
-    let entered = span.enter();
-
-    let loaded = config::load(&parsed.opts.settings(), &env, &|p| std::fs::read(p));
-    let cfg = match loaded {
-        Ok((cfg, warnings)) if problems.is_empty() => {
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            cfg
-        }
-        Ok(_) => return Err(Error::Config(problems)),
-        Err(Error::Config(more)) => {
-            problems.extend(more);
-            return Err(Error::Config(problems));
-        }
-        Err(e) => return Err(e),
-    };
     if cfg.scrub_token && cfg.write_credentials.is_none() {
         tracing::warn!("--scrub-token without --write-credentials: the app gets no token at all");
     }
+    Ok(cfg)
+}
 
-    let now = timefmt::now_unix();
-    check_expiry(&cfg, now)?;
-
-    let (proof, runtime) = prove(&cfg, &stop)?;
-    let check = matches!(parsed.mode, Mode::Check { .. });
-    match &proof {
-        Ok(_) => {}
-        // `check` reports a failed whoami in full, then exits with its code.
-        Err(_) if check => {}
-        Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => tracing::warn!(
-            "SECURITY: SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1: starting the app with UNVALIDATED credentials after a failed whoami (it would have exited {}): {e}",
-            e.code()
-        ),
-        Err(_) => return proof.map(|_| 0),
-    }
-
-    if let Some(path) = &cfg.write_credentials {
-        let credentials = Credentials {
-            api_token: token::Secret::new(cfg.token.expose().to_owned()),
-            api_url: cfg.api_url.clone(),
-            authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
-            user_email: cfg.email.clone(),
-            last_validated_at: proof
-                .as_ref()
-                .ok()
-                .map(|_| timefmt::rfc3339(timefmt::now_unix())),
-        };
-        credentials.write_atomic(path)?;
-        tracing::debug!(path = %path.display(), "credentials file written");
-    }
-
-    match parsed.mode {
-        Mode::Check { json } => {
-            runtime.shutdown_timeout(Duration::from_millis(100));
-            if let Some(e) = stop.pending() {
-                return Err(e);
-            }
-            print_report(&cfg, &proof, json, now);
-            proof.map(|_| 0)
+/// A failed whoami ends the bootstrap, unless it is a whoami failure and
+/// `SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1`: then the app starts, with a loud warning.
+fn unless_allowed(cfg: &Config, proof: Proof) -> Result<Proof, Error> {
+    match proof {
+        Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => {
+            tracing::warn!(
+                "SECURITY: {}=1: starting the app with UNVALIDATED credentials after a failed whoami (it would have exited {}): {e}",
+                vars::ALLOW_UNVALIDATED.var,
+                e.code()
+            );
+            Ok(Err(e))
         }
-        Mode::Run(app_argv) => {
-            if let Ok(id) = &proof {
-                log_success(&cfg, id, now);
-            }
-            let cmd = exec::command(&app_argv, &cfg);
-            let supervise = init::should_supervise(cfg.init, std::process::id());
-            let opts = init::Options { grace: cfg.grace };
-            drop(cfg);
-            drop(entered);
-            // A stop signal that came after whoami: the app must not start.
-            if let Some(e) = stop.pending() {
-                return Err(e);
-            }
-            if supervise {
-                // Shut down before supervising: the hand-off must come from a single-threaded
-                // process (the runtime may hold a blocking-pool thread from name resolution;
-                // one stuck in a hanging lookup is not waited for past the bound).
-                runtime.shutdown_timeout(Duration::from_millis(100));
-                // The supervisor blocks every signal itself; one arriving from here on is
-                // forwarded to the app.
-                init::run(cmd, opts)
-            } else {
-                // Not torn down before an exec that frees it all anyway (its tasks, the idle
-                // connection, the drivers: ~25 syscalls); every fd it holds is CLOEXEC.
-                std::mem::forget(runtime);
-                // The app inherits the mask as it was when we started; a stop signal arriving
-                // from here on gets its default action (on us, or on the app after exec).
-                stop.restore();
-                Err(exec::exec(cmd))
-            }
-        }
+        Err(e) => Err(e),
+        Ok(id) => Ok(Ok(id)),
+    }
+}
+
+/// With `--write-credentials`: credentials.json, with `last_validated_at` when whoami proved them.
+fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error> {
+    let Some(path) = &cfg.write_credentials else {
+        return Ok(());
+    };
+    let validated_at = proof.as_ref().ok().map(|_| timefmt::now_unix());
+    Credentials::new(cfg, now, validated_at).write_atomic(path)?;
+    tracing::debug!(path = %path.display(), "credentials file written");
+    Ok(())
+}
+
+/// `check`: print the report; the exit code is whoami's.
+fn report(
+    cfg: &Config,
+    proof: Proof,
+    runtime: Runtime,
+    stop: &StopSignals,
+    json: bool,
+    now: u64,
+) -> Result<u8, Error> {
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if let Some(e) = stop.pending() {
+        return Err(e);
+    }
+    print_report(cfg, &proof, json, now);
+    proof.map(|_| 0)
+}
+
+/// Launch the app: exec it (same PID), or supervise it (as PID 1, or with `--init always`).
+/// Returns only when supervising (the app's exit code) or when the exec failed.
+fn launch(
+    argv: &[OsString],
+    cfg: Config,
+    proof: &Proof,
+    runtime: Runtime,
+    stop: &StopSignals,
+    now: u64,
+) -> Result<u8, Error> {
+    if let Ok(id) = proof {
+        log_success(&cfg, id, now);
+    }
+    let cmd = exec::command(argv, &cfg);
+    let supervise = init::should_supervise(cfg.init, std::process::id());
+    let opts = init::Options { grace: cfg.grace };
+    drop(cfg);
+    // A stop signal that came after whoami: the app must not start.
+    if let Some(e) = stop.pending() {
+        return Err(e);
+    }
+    if supervise {
+        // Shut down before supervising: the hand-off must come from a single-threaded process
+        // (the runtime may hold a blocking-pool thread from name resolution; one stuck in a
+        // hanging lookup is not waited for past the bound).
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        // The supervisor blocks every signal itself; one arriving from here on is forwarded
+        // to the app.
+        init::run(cmd, opts)
+    } else {
+        // Not torn down before an exec that frees it all anyway (its tasks, the idle
+        // connection, the drivers: ~25 syscalls); every fd it holds is CLOEXEC.
+        std::mem::forget(runtime);
+        // The app inherits the mask as it was when we started; a stop signal arriving from
+        // here on gets its default action (on us, or on the app after exec).
+        stop.restore();
+        Err(exec::exec(cmd))
     }
 }
 
@@ -295,14 +261,18 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
         }),
         Expiry::ExpiresSoon { remaining } => {
             tracing::warn!(
-                "SYSTEMPROMPT_API_TOKEN expires in {} (at {}); log in again soon and update the secret",
+                "{} expires in {} (at {}); log in again soon and update the secret",
+                vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
                 timefmt::rfc3339(cfg.claims.exp.unwrap_or(now))
             );
             Ok(())
         }
         Expiry::Unknown => {
-            tracing::warn!("SYSTEMPROMPT_API_TOKEN has no `exp` claim; its expiry is unknown");
+            tracing::warn!(
+                "{} has no `exp` claim; its expiry is unknown",
+                vars::API_TOKEN.var
+            );
             Ok(())
         }
         Expiry::Valid { .. } => Ok(()),
@@ -313,10 +283,7 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
 /// (which end the bootstrap at once with 128+N, also as PID 1; see [`stop`]). `Ok(Err(e))` is a failed
 /// whoami (the caller decides whether the escape hatch applies); `Err` is a signal or an
 /// internal failure, which always ends the bootstrap.
-fn prove(
-    cfg: &Config,
-    stop: &stop::StopSignals,
-) -> Result<(Result<Identity, Error>, Runtime), Error> {
+fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, Runtime), Error> {
     if let Some(e) = stop.pending() {
         return Err(e);
     }

@@ -1,44 +1,45 @@
 //! Logging: tracing-subscriber to stderr, unbuffered (an `exec` drops anything buffered), as
 //! text or JSON lines, filtered RUST_LOG-style with `filter::Targets` (no regex engine), with the
 //! Fly.io machine context as fields when present. Quiet by default: one info line on success.
+//! The settings themselves are resolved in [`crate::config`].
+//!
+//! The final error line goes out through [`report_error`]: in text mode the plain
+//! `sp-entrypoint: error: ...` line (or block); in JSON mode a log line like every other, with
+//! timestamp, target, the Fly fields and `exit_code`, never filtered out.
 
-use std::str::FromStr;
-
-use tracing_subscriber::filter::Targets;
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cli::LogFormat;
+use crate::config::{LogFormat, LogSettings};
+use crate::error::Error;
 
-/// The default filter: our own info lines, everyone else's warnings.
-pub const DEFAULT_FILTER: &str = "warn,sp_entrypoint=info";
+/// The target of the final error line and of the span with the Fly fields, which every filter
+/// lets through at level error: the final line is never filtered out, and always has them.
+const FINAL_TARGET: &str = "sp_entrypoint::exit";
 
-/// Parse a RUST_LOG-style filter. A bare level (`debug`) applies to our crate and to the
-/// dependencies alike, which is what someone debugging a TLS or proxy problem wants.
-pub fn parse_filter(spec: &str) -> Result<Targets, String> {
-    Targets::from_str(spec).map_err(|e| {
-        format!(
-            "not a log filter ({e}); use a level such as `debug`, or `warn,sp_entrypoint=debug`"
-        )
-    })
+/// The installed logging: its format, and the span that carries the Fly fields.
+#[derive(Debug, Clone)]
+pub struct Logger {
+    format: LogFormat,
+    span: tracing::Span,
 }
 
-/// The Fly.io machine context, when running on Fly.
-#[derive(Debug, Default, Clone)]
-pub struct FlyContext {
-    /// `FLY_APP_NAME`.
-    pub app: Option<String>,
-    /// `FLY_MACHINE_ID`.
-    pub machine: Option<String>,
-    /// `FLY_REGION`.
-    pub region: Option<String>,
+impl Logger {
+    /// Run `f` inside the span that carries the Fly fields.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.span.in_scope(f)
+    }
 }
 
-/// Install the global subscriber. Returns the span that carries the Fly fields: keep it
-/// entered for the life of the bootstrap.
-pub fn init(filter: Targets, format: LogFormat, fly: &FlyContext) -> tracing::Span {
+/// Install the global subscriber. Returns the [`Logger`]: run the bootstrap in its scope.
+pub fn init(settings: &LogSettings) -> Logger {
+    let filter = settings
+        .filter
+        .clone()
+        .with_target(FINAL_TARGET, LevelFilter::ERROR);
     let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
+    let result = match settings.format {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -61,27 +62,30 @@ pub fn init(filter: Targets, format: LogFormat, fly: &FlyContext) -> tracing::Sp
     };
     // A second init (only possible in tests) keeps the first subscriber; that is fine.
     drop(result);
-    match (&fly.app, &fly.machine, &fly.region) {
-        (None, None, None) => tracing::info_span!("sp-entrypoint"),
-        (app, machine, region) => tracing::info_span!(
+    let fly = &settings.fly;
+    let span = match (&fly.app, &fly.machine, &fly.region) {
+        (None, None, None) => tracing::error_span!(target: FINAL_TARGET, "sp-entrypoint"),
+        (app, machine, region) => tracing::error_span!(
+            target: FINAL_TARGET,
             "sp-entrypoint",
             fly_app = app.as_deref(),
             fly_machine = machine.as_deref(),
             fly_region = region.as_deref()
         ),
+    };
+    Logger {
+        format: settings.format,
+        span,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_parse_or_explain() {
-        assert!(parse_filter(DEFAULT_FILTER).is_ok());
-        assert!(parse_filter("debug").is_ok());
-        assert!(parse_filter("warn,sp_entrypoint=trace").is_ok());
-        let err = parse_filter("sp_entrypoint=loud").unwrap_err();
-        assert!(err.contains("not a log filter"), "{err}");
+/// Print the final error: the plain line (or block) on stderr, or, in JSON mode, a log line
+/// with `exit_code`. `log` is `None` when the bootstrap failed before logging was set up.
+pub fn report_error(e: &Error, log: Option<&Logger>) {
+    match log {
+        Some(log) if log.format == LogFormat::Json => log.in_scope(|| {
+            tracing::error!(target: FINAL_TARGET, exit_code = e.code(), "{e}");
+        }),
+        _ => eprintln!("sp-entrypoint: error: {e}"),
     }
 }

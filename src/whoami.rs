@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode, Url};
 
+use crate::config::vars;
 use crate::error::{ConfigProblem, Error};
 use crate::token::Secret;
 use policy::{Jitter, Tuning, Wait};
@@ -215,39 +216,14 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
     }
 }
 
-/// `{api_url}/api/v1/auth/me`, checked: `https://`, or `http://` to a loopback host only.
+/// `{api_url}/api/v1/auth/me`. The API URL was validated by [`crate::config`] with the one URL
+/// rule (and the same parser), so it is trusted here as it is.
 fn me_url(api_url: &str) -> Result<Url, Error> {
-    let bad = |message: String| {
-        Error::Config(vec![ConfigProblem {
-            var: "SYSTEMPROMPT_API_URL".to_owned(),
-            message,
-        }])
-    };
-    let url = Url::parse(&format!("{}{ME_PATH}", api_url.trim_end_matches('/'))).map_err(|e| {
-        bad(format!(
-            "{api_url:?} is not a URL ({e}); use e.g. https://api.systemprompt.io"
+    Url::parse(&format!("{api_url}{ME_PATH}")).map_err(|e| {
+        Error::Internal(format!(
+            "the validated API URL does not parse ({e}); this is a bug, please report it"
         ))
-    })?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(bad(format!(
-            "{api_url} would send the token unencrypted; use https:// (http:// is only for loopback)"
-        ))),
-        other => Err(bad(format!(
-            "unsupported scheme {other:?} in {api_url}; use https://"
-        ))),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let host = url.host_str().unwrap_or("");
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// `Bearer <token>`, marked sensitive; the temporary copy is wiped.
@@ -258,7 +234,7 @@ fn bearer(secret: &str) -> Result<HeaderValue, Error> {
     std::hint::black_box(&raw);
     let mut value = value.map_err(|_| {
         Error::Config(vec![ConfigProblem {
-            var: "SYSTEMPROMPT_API_TOKEN".to_owned(),
+            var: vars::API_TOKEN.var.to_owned(),
             message: "contains characters not allowed in an HTTP header (a newline or control character?); \
                       set it to the token alone"
                 .to_owned(),
@@ -325,8 +301,9 @@ async fn attempt_once(
                     answer::sanitize(&content_type, secret, 60)
                 };
                 return protocol(format!(
-                    "HTTP 200 with Content-Type {got}, expected application/json; is SYSTEMPROMPT_API_URL the API \
-                     (not a web page or a captive portal)?"
+                    "HTTP 200 with Content-Type {got}, expected application/json; is {} the API \
+                     (not a web page or a captive portal)?",
+                    vars::API_URL.var
                 ));
             }
             match read_body(&mut resp, tuning.max_body).await {
@@ -354,9 +331,10 @@ async fn attempt_once(
         300..=399 => {
             let location = header_str(&resp, header::LOCATION);
             protocol(format!(
-                "redirect (HTTP {code}) to {} not followed: the token is only ever sent to SYSTEMPROMPT_API_URL; \
+                "redirect (HTTP {code}) to {} not followed: the token is only ever sent to {}; \
                  set it to the final URL",
-                answer::location_for_message(url, location.as_deref(), secret)
+                answer::location_for_message(url, location.as_deref(), secret),
+                vars::API_URL.var
             ))
         }
         408 | 429 | 500..=599 if code != 501 && code != 505 => {
@@ -376,9 +354,13 @@ async fn attempt_once(
                 format!(" ({detail})")
             };
             let hint = if code < 300 {
-                "expected HTTP 200"
+                "expected HTTP 200".to_owned()
             } else {
-                "check SYSTEMPROMPT_API_URL (the API base URL, e.g. https://api.systemprompt.io)"
+                format!(
+                    "check {} (the API base URL, e.g. {})",
+                    vars::API_URL.var,
+                    crate::config::DEFAULT_API_URL
+                )
             };
             protocol(format!("{}{detail}; {hint}", status_text(status)))
         }
@@ -439,7 +421,8 @@ async fn read_prefix(resp: &mut Response, max: usize) -> Vec<u8> {
 fn transport_failure(e: &reqwest::Error) -> Outcome {
     if let Some(tls) = find_tls_error(e) {
         return Outcome::Fatal(Fatal::Tls(format!(
-            "TLS handshake failed: {tls}; if the API (or a proxy) uses a private CA, set SSL_CERT_FILE to a PEM bundle with it"
+            "TLS handshake failed: {tls}; if the API (or a proxy) uses a private CA, set {} to a PEM bundle with it",
+            vars::SSL_CERT_FILE.var
         )));
     }
     let reason = if e.is_timeout() {

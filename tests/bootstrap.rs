@@ -816,6 +816,47 @@ fn json_logs_are_json_lines_with_fly_fields() {
 }
 
 #[test]
+fn the_final_error_line_in_json_mode_is_a_log_line_like_the_others() {
+    // Even with every log line filtered out, the error is reported, with its time, its target,
+    // the Fly fields and the exit code.
+    for filter in ["info", "off"] {
+        let out = Test::new()
+            .env_remove("SYSTEMPROMPT_USER_EMAIL")
+            .env("SYSTEMPROMPT_LOG_FORMAT", "json")
+            .env("SYSTEMPROMPT_LOG", filter)
+            .env("FLY_APP_NAME", "my-app")
+            .env("FLY_MACHINE_ID", "m-123")
+            .args(["true"])
+            .run();
+        out.code(78);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{filter}: {}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["level"], "ERROR", "{v}");
+        assert_eq!(v["exit_code"], 78, "{v}");
+        assert!(
+            v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{v}"
+        );
+        assert!(
+            v["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sp_entrypoint")),
+            "{v}"
+        );
+        assert_eq!(v["span"]["fly_app"], "my-app", "{v}");
+        assert_eq!(v["span"]["fly_machine"], "m-123", "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("invalid configuration (")
+                    && m.contains("\n  - SYSTEMPROMPT_USER_EMAIL: not set")),
+            "{v}"
+        );
+    }
+}
+
+#[test]
 fn sigterm_during_whoami_ends_the_bootstrap_with_143_and_no_app() {
     let fake = cloud(vec![Step::Hang]);
     let dir = scratch("sig");

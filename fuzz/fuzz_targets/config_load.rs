@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sp_entrypoint::config::{CliSettings, RAW_ENV_VARS, load, vars};
+use sp_entrypoint::config::{CliValues, load, spec, vars};
 use sp_entrypoint::error::Error;
 use sp_entrypoint::token::decode_claims;
 
@@ -47,22 +47,19 @@ struct Input {
     env: Vec<(u8, Value)>,
     /// Files the reader can return: (path index, contents).
     files: Vec<(u8, Value)>,
-    cli_timeout: Option<Value>,
-    cli_write: Option<Value>,
-    cli_init: Option<Value>,
-    cli_grace: Option<Value>,
-    cli_scrub: bool,
+    /// Command-line options: (option index among the spec's options, value).
+    cli: Vec<(u8, Value)>,
 }
 
-/// Names beyond the ones `config::load` reads through envy: `SSL_CERT_FILE`, a lower-case
-/// twin (must be ignored), and an unrelated variable.
-const EXTRA_NAMES: [&str; 3] = [vars::SSL_CERT_FILE, "systemprompt_api_token", "PATH"];
+/// Names beyond the ones `config::load` reads through envy: a lower-case twin (must be
+/// ignored), and an unrelated variable.
+const EXTRA_NAMES: [&str; 2] = ["systemprompt_api_token", "PATH"];
 
-/// The `i`-th of every name the target draws from.
+/// The `i`-th of every name the target draws from: the spec's, then the extra ones.
 fn name(i: u8) -> &'static str {
-    let n = RAW_ENV_VARS.len() + EXTRA_NAMES.len();
-    let i = usize::from(i) % n;
-    RAW_ENV_VARS.get(i).copied().unwrap_or_else(|| EXTRA_NAMES[i - RAW_ENV_VARS.len()])
+    let ours: Vec<&'static str> = spec::read_by_us().map(|s| s.var).collect();
+    let i = usize::from(i) % (ours.len() + EXTRA_NAMES.len());
+    ours.get(i).copied().unwrap_or_else(|| EXTRA_NAMES[i - ours.len()])
 }
 
 /// Paths a `_FILE` variable is likely to name.
@@ -104,19 +101,19 @@ fuzz_target!(|input: Input| {
             .map(|(_, c)| c.clone())
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
     };
-    let cli = CliSettings {
-        whoami_timeout: input.cli_timeout.as_ref().map(Value::text),
-        write_credentials: input.cli_write.as_ref().map(|v| PathBuf::from(v.text())),
-        init: input.cli_init.as_ref().map(Value::text),
-        grace: input.cli_grace.as_ref().map(Value::text),
-        scrub_token: input.cli_scrub,
-    };
+    let options: Vec<&'static spec::Setting> = spec::with_options().map(|(s, _)| s).collect();
+    let mut cli = CliValues::default();
+    for (i, v) in &input.cli {
+        let setting = options[usize::from(*i) % options.len()];
+        let value = if setting.kind == spec::Kind::YesNo { "1".to_owned() } else { v.text() };
+        cli.set(setting, value.into());
+    }
 
     // Secrets to look for: the real token, and every fuzzed token-variable value that decodes
     // as a token (after trimming, as load does).
     let mut secrets: Vec<String> = vec![TOKEN.to_owned()];
     for (name, value) in &env {
-        if name == vars::API_TOKEN && decode_claims(value.trim()).is_ok() {
+        if name == vars::API_TOKEN.var && decode_claims(value.trim()).is_ok() {
             secrets.push(value.trim().to_owned());
         }
     }
@@ -129,7 +126,7 @@ fuzz_target!(|input: Input| {
     }
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
 
-    match load(&cli, &env, &reader) {
+    match load(&cli, &env, &reader).config {
         Ok((config, warnings)) => {
             assert!(decode_claims(config.token.expose()).is_ok());
             assert_eq!(config.token.expose(), config.token.expose().trim());

@@ -13,7 +13,7 @@ use rustls::{ClientConfig, RootCertStore};
 use crate::error::{ConfigProblem, Error};
 
 /// The environment variable naming extra PEM roots.
-pub(crate) const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+const SSL_CERT_FILE: &str = crate::config::vars::SSL_CERT_FILE.var;
 
 /// A bundle larger than this is not a certificate bundle (guards against `/dev/zero`).
 const MAX_BUNDLE: u64 = 16 * 1024 * 1024;

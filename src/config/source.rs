@@ -1,0 +1,683 @@
+//! Where values come from: the environment (read once, by envy, for exactly the variables of
+//! the spec), the command line ([`CliValues`], the option winning over its variable), `_FILE`
+//! variables, trimming (blank counts as unset; surrounding whitespace is trimmed with a
+//! warning), and the refusal of a token pasted where it could reach a message.
+//!
+//! Problems and warnings are collected in a [`Report`], so that every problem is reported in one
+//! run.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+
+use super::spec::{self, SETTINGS, Setting};
+use crate::error::ConfigProblem;
+use crate::token::Secret;
+
+/// The variables of the spec that the entrypoint reads, as read by envy. No `Debug`: it holds
+/// the token.
+#[derive(Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    /// Read the spec's variables from `env` (name/value pairs) with envy. Only the exact
+    /// (upper-case) names are passed, first occurrence winning like `getenv`, so envy never
+    /// sees a duplicate field.
+    pub fn read(env: &[(String, String)]) -> Result<Env, envy::Error> {
+        let mut picked: Vec<(String, String)> = Vec::new();
+        for (name, value) in env {
+            if spec::read_by_us().any(|s| s.var == name) && !picked.iter().any(|(n, _)| n == name) {
+                picked.push((name.clone(), value.clone()));
+            }
+        }
+        envy::from_iter(picked).map(Env)
+    }
+
+    /// The raw value of `setting`'s variable, as set (not trimmed; may be blank).
+    pub fn get(&self, setting: &Setting) -> Option<&str> {
+        self.0
+            .get(&setting.var.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// Take the raw value out (for the secrets, so that no copy stays behind).
+    pub fn take(&mut self, setting: &Setting) -> Option<String> {
+        self.0.remove(&setting.var.to_ascii_lowercase())
+    }
+}
+
+/// Values given on the command line, by setting (a flag's value is `1`). Values are raw so that
+/// a bad one is reported with the others (exit 78).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CliValues(Vec<(&'static str, OsString)>);
+
+impl CliValues {
+    /// `self` with `setting`'s option given `value` (replacing an earlier one).
+    #[must_use]
+    pub fn with(mut self, setting: &'static Setting, value: impl Into<OsString>) -> Self {
+        self.set(setting, value.into());
+        self
+    }
+
+    /// Give `setting`'s option `value` (replacing an earlier one).
+    pub fn set(&mut self, setting: &'static Setting, value: OsString) {
+        self.0.retain(|(v, _)| *v != setting.var);
+        self.0.push((setting.var, value));
+    }
+
+    /// The value given for `setting`'s option.
+    pub fn get(&self, setting: &Setting) -> Option<&OsStr> {
+        self.0
+            .iter()
+            .find(|(v, _)| *v == setting.var)
+            .map(|(_, value)| value.as_os_str())
+    }
+
+    /// `later` over `self`: options given after `check` win over those given before it.
+    #[must_use]
+    pub fn merged(mut self, later: CliValues) -> CliValues {
+        for (var, value) in later.0 {
+            self.0.retain(|(v, _)| *v != var);
+            self.0.push((var, value));
+        }
+        self
+    }
+
+    /// The setting and value of each option given.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static Setting, &OsStr)> {
+        self.0.iter().filter_map(|(var, value)| {
+            SETTINGS
+                .iter()
+                .find(|s| s.var == *var)
+                .map(|s| (*s, value.as_os_str()))
+        })
+    }
+}
+
+/// A value as shown in a message: quoted when short, otherwise only its length (a long value
+/// may be a pasted secret).
+pub(super) fn shown(value: &str) -> String {
+    const MAX_SHOWN: usize = 24;
+    let n = value.chars().count();
+    if n <= MAX_SHOWN {
+        format!("{value:?}")
+    } else {
+        format!("a value of {n} characters")
+    }
+}
+
+/// Overwrite a byte buffer that may hold a secret, then drop it.
+fn zero_bytes(mut bytes: Vec<u8>) {
+    bytes.fill(0);
+    std::hint::black_box(&mut bytes);
+}
+
+/// Reads a `_FILE` (injected for tests).
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
+
+/// Problems and warnings collected while loading.
+#[derive(Default)]
+pub struct Report {
+    /// Every problem, in the order found.
+    pub problems: Vec<ConfigProblem>,
+    /// Warnings to log when the configuration is valid.
+    pub warnings: Vec<String>,
+}
+
+/// A required value (token or email) and where it came from.
+pub(super) struct Sourced {
+    pub(super) value: Secret,
+    /// The `_FILE` path, when it came from a file.
+    pub(super) file: Option<String>,
+}
+
+/// A required value: its variable, its `_FILE` variable, and what it is, for messages.
+pub(super) struct Required {
+    pub(super) var: &'static Setting,
+    pub(super) file_var: &'static Setting,
+    /// `the token`, `the email`.
+    pub(super) what: &'static str,
+    pub(super) secret: bool,
+}
+
+/// The problem of a variable that holds the token (or a value with the token inside).
+pub(super) fn token_elsewhere() -> String {
+    format!(
+        "holds what looks like the API token; put the token in {} (or a file named by {}) and give this variable its own value",
+        spec::API_TOKEN.var,
+        spec::API_TOKEN_FILE.var
+    )
+}
+
+impl Report {
+    /// Record a problem with `var` (a variable, an option, or `--option / VARIABLE`).
+    pub fn problem(&mut self, var: &str, message: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            var: var.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// `value` trimmed, or `None` when empty or whitespace-only (unset). Warns when trimmed.
+    pub(super) fn trimmed<'v>(&mut self, name: &str, value: &'v str) -> Option<&'v str> {
+        let t = value.trim();
+        if t.is_empty() {
+            return None;
+        }
+        if t.len() != value.len() {
+            self.warnings.push(format!(
+                "{name} had surrounding whitespace (a trailing newline?); it was trimmed"
+            ));
+        }
+        Some(t)
+    }
+
+    /// `setting`'s variable, trimmed (`None` when unset or blank).
+    pub(super) fn var(&mut self, env: &Env, setting: &Setting) -> Option<String> {
+        env.get(setting)
+            .and_then(|v| self.trimmed(setting.var, v))
+            .map(str::to_owned)
+    }
+
+    /// The option's value: the command line's when given, else the variable's (trimmed).
+    /// `None` when unset, or when the command-line value is empty (reported, with `hint`: the
+    /// variable is not looked at then).
+    pub(super) fn pick(
+        &mut self,
+        setting: &'static Setting,
+        cli: &CliValues,
+        env: &Env,
+        hint: &str,
+    ) -> Option<String> {
+        let (Some(opt), Some(v)) = (setting.option, cli.get(setting)) else {
+            return self.var(env, setting);
+        };
+        let flag = opt.flag();
+        let value = self.trimmed(&flag, &v.to_string_lossy()).map(str::to_owned);
+        if value.is_none() {
+            self.problem(
+                &setting.problem_name(),
+                format!("{flag} is given an empty value; {hint}"),
+            );
+        }
+        value
+    }
+
+    /// Resolve `VAR` / `VAR_FILE` into a trimmed value.
+    pub(super) fn required(
+        &mut self,
+        r: &Required,
+        env: &mut Env,
+        read_file: ReadFile<'_>,
+    ) -> Option<Sourced> {
+        let raw = env.take(r.var).map(Secret::new);
+        let value = raw
+            .as_ref()
+            .and_then(|s| self.trimmed(r.var.var, s.expose()))
+            .map(|v| Secret::new(v.to_owned()));
+        let path = self.var(env, r.file_var);
+        let (var, file_var) = (r.var.var, r.file_var.var);
+        match (value, path) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    &format!("{var} / {file_var}"),
+                    format!(
+                        "both are set; set only one: unset {file_var} to use {var}, or unset {var} to read it from the file"
+                    ),
+                );
+                None
+            }
+            (Some(value), None) => Some(Sourced { value, file: None }),
+            (None, Some(path)) => self.read_required(r, path, read_file),
+            (None, None) => {
+                self.problem(
+                    var,
+                    format!(
+                        "not set; set it (fly secrets set {var}=...) or {file_var} to a file holding it"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn read_required(
+        &mut self,
+        r: &Required,
+        path: String,
+        read_file: ReadFile<'_>,
+    ) -> Option<Sourced> {
+        let (var, file_var) = (r.var.var, r.file_var.var);
+        // Any `_FILE` (not only the token's): the value is quoted in the messages below, and
+        // the token pasted into the wrong variable must not be.
+        if looks_like_token(&path) {
+            let fix = if r.secret {
+                format!(
+                    "put the token in {var} instead, or set {file_var} to the path of a file holding it"
+                )
+            } else {
+                format!(
+                    "put the token in {}, and set {file_var} to the path of a file holding {}",
+                    spec::API_TOKEN.var,
+                    r.what
+                )
+            };
+            self.problem(
+                file_var,
+                format!("holds what looks like the token itself, not a path; {fix}"),
+            );
+            return None;
+        }
+        let bytes = match read_file(Path::new(&path)) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.problem(
+                    file_var,
+                    format!("cannot read {path:?}: {e}; check the path and that the file (a mounted secret?) exists and is readable by this user"),
+                );
+                return None;
+            }
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => Secret::new(text),
+            Err(e) => {
+                zero_bytes(e.into_bytes());
+                self.problem(
+                    file_var,
+                    format!(
+                        "{path:?} is not UTF-8 text; write {} into it as plain text",
+                        r.what
+                    ),
+                );
+                return None;
+            }
+        };
+        // Even the one final newline of a text file is reported: the value the app gets from
+        // the environment differs from the file's bytes, and the log should say so.
+        let body = text.expose();
+        let trimmed = body.trim();
+        if trimmed.is_empty() {
+            self.problem(
+                file_var,
+                format!("{path:?} is empty; write {} into it", r.what),
+            );
+            return None;
+        }
+        if trimmed.len() != body.len() {
+            self.warnings.push(format!(
+                "{file_var} had surrounding whitespace in {path:?} (a trailing newline?); it was trimmed"
+            ));
+        }
+        Some(Sourced {
+            value: Secret::new(trimmed.to_owned()),
+            file: Some(path),
+        })
+    }
+
+    /// A token pasted into another variable or option must reach no message or log line: refuse
+    /// every setting the spec marks (the email and the `_FILE`s are checked where they are read).
+    pub(super) fn refuse_pasted_tokens(&mut self, env: &Env, cli: &CliValues) {
+        for s in SETTINGS.iter().filter(|s| s.refuse_pasted_token) {
+            if env.get(s).is_some_and(contains_token) {
+                self.problem(s.var, token_elsewhere());
+            }
+        }
+        for (s, value) in cli.iter() {
+            if let Some(opt) = s.option
+                && s.refuse_pasted_token
+                && contains_token(&value.to_string_lossy())
+            {
+                self.problem(&opt.flag(), token_elsewhere());
+            }
+        }
+    }
+
+    /// Replace every occurrence of `secret` in the messages (defence in depth; messages are
+    /// built never to include it).
+    pub(super) fn redact(&mut self, secret: &str) {
+        if secret.len() < 8 {
+            return;
+        }
+        for p in &mut self.problems {
+            if p.message.contains(secret) {
+                p.message = p.message.replace(secret, "***");
+            }
+            if p.var.contains(secret) {
+                p.var = p.var.replace(secret, "***");
+            }
+        }
+        for w in &mut self.warnings {
+            if w.contains(secret) {
+                *w = w.replace(secret, "***");
+            }
+        }
+    }
+}
+
+/// Whether `value` contains a JWT whose header and payload decode: the token, or the token
+/// with text around it (e.g. `user@sp_live_eyJ...`, or a URL path ending in it). The
+/// signature is not required to be intact: text appended to the token changes only it.
+pub(super) fn contains_token(value: &str) -> bool {
+    value
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=')))
+        .any(|run| {
+            run.match_indices("eyJ").any(|(i, _)| {
+                let mut parts = run[i..].split('.');
+                match (parts.next(), parts.next()) {
+                    (Some(header), Some(payload)) => {
+                        crate::token::decode_claims(&format!("{header}.{payload}.AA")).is_ok()
+                    }
+                    _ => false,
+                }
+            })
+        })
+}
+
+/// Whether a `_FILE` value is really a token pasted in the wrong variable.
+fn looks_like_token(value: &str) -> bool {
+    crate::token::decode_claims(value).is_ok()
+        || (value.contains("eyJ") && value.matches('.').count() >= 2)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `_FILE` resolution and the refusal of pasted tokens, through [`crate::config::load`]
+    //! (the helpers are the load tests').
+
+    use super::super::tests::{
+        EMAIL, EXP, assert_no_token, env, files, good_env, no_files, problem, problems,
+        problems_with, with, without,
+    };
+    use super::{contains_token, token_elsewhere};
+    use crate::config::{CliValues, load, spec as vars};
+    use crate::token::testing::token;
+    use std::io;
+    use std::path::Path;
+
+    // ---- _FILE ----
+
+    #[test]
+    fn token_and_email_from_files() {
+        let t = token(EXP);
+        let token_file = format!("{t}\n");
+        let read = files(&[
+            ("/run/secrets/token", token_file.as_bytes()),
+            ("/run/secrets/email", b"user@example.com"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/run/secrets/token"),
+            (vars::USER_EMAIL_FILE.var, "/run/secrets/email"),
+        ]);
+        let (c, warnings) = load(&CliValues::default(), &e, &read)
+            .config
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            warnings,
+            vec![
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/run/secrets/token\" (a trailing newline?); it was trimmed"
+            ],
+            "the trimmed newline is reported, naming the variable"
+        );
+        assert_eq!(c.token.expose(), t);
+        assert_eq!(c.email, EMAIL);
+        assert!(c.token_from_file && c.email_from_file);
+    }
+
+    #[test]
+    fn file_contents_are_trimmed_with_a_warning() {
+        let t = token(EXP);
+        let token_file = format!("\n  {t}\r\n\r\n");
+        let read = files(&[
+            ("/s/t", token_file.as_bytes()),
+            ("/s/e", b"user@example.com\r\n"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, " /s/t "),
+            (vars::USER_EMAIL_FILE.var, "/s/e"),
+        ]);
+        let (c, warnings) = load(&CliValues::default(), &e, &read)
+            .config
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.token.expose(), t);
+        assert_eq!(c.email, EMAIL);
+        assert_eq!(
+            warnings,
+            vec![
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace (a trailing newline?); it was trimmed",
+                "SYSTEMPROMPT_API_TOKEN_FILE had surrounding whitespace in \"/s/t\" (a trailing newline?); it was trimmed",
+                "SYSTEMPROMPT_USER_EMAIL_FILE had surrounding whitespace in \"/s/e\" (a trailing newline?); it was trimmed",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_file_names_the_variable_path_and_os_error() {
+        let e = with(
+            without(good_env(), vars::API_TOKEN.var),
+            vars::API_TOKEN_FILE.var,
+            "/run/secrets/nope",
+        );
+        let p = problem(&e);
+        assert_eq!(p.var, vars::API_TOKEN_FILE.var);
+        assert!(
+            p.message.starts_with(
+                "cannot read \"/run/secrets/nope\": No such file or directory (os error 2); check"
+            ),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn unreadable_non_utf8_and_empty_files() {
+        let read = files(&[
+            ("/s/bin", b"\xff\xfe\x00token"),
+            ("/s/empty", b" \n"),
+            ("/s/e-bin", b"\xc3\x28"),
+        ]);
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/s/bin"),
+            (vars::USER_EMAIL_FILE.var, "/s/e-bin"),
+        ]);
+        let p = problems_with(&CliValues::default(), &e, &read);
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
+        assert_eq!(
+            p[0].message,
+            "\"/s/bin\" is not UTF-8 text; write the token into it as plain text"
+        );
+        assert_eq!(p[1].var, vars::USER_EMAIL_FILE.var);
+        assert!(p[1].message.contains("not UTF-8"));
+
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/s/empty"),
+            (vars::USER_EMAIL.var, EMAIL),
+        ]);
+        let p = problems_with(&CliValues::default(), &e, &read);
+        assert_eq!(
+            p[0].message,
+            "\"/s/empty\" is empty; write the token into it"
+        );
+
+        let denied = |_: &Path| -> io::Result<Vec<u8>> {
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "Permission denied (os error 13)",
+            ))
+        };
+        let e = env(&[
+            (vars::API_TOKEN_FILE.var, "/s/t"),
+            (vars::USER_EMAIL.var, EMAIL),
+        ]);
+        let p = problems_with(&CliValues::default(), &e, &denied);
+        assert!(
+            p[0].message.contains("Permission denied (os error 13)"),
+            "{}",
+            p[0].message
+        );
+    }
+
+    #[test]
+    fn variable_and_file_both_set() {
+        let e = with(
+            with(good_env(), vars::API_TOKEN_FILE.var, "/s/t"),
+            vars::USER_EMAIL_FILE.var,
+            "/s/e",
+        );
+        let p = problems(&e);
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert_eq!(
+            p[0].var,
+            "SYSTEMPROMPT_API_TOKEN / SYSTEMPROMPT_API_TOKEN_FILE"
+        );
+        assert_eq!(
+            p[0].message,
+            "both are set; set only one: unset SYSTEMPROMPT_API_TOKEN_FILE to use SYSTEMPROMPT_API_TOKEN, or unset SYSTEMPROMPT_API_TOKEN to read it from the file"
+        );
+        assert_eq!(
+            p[1].var,
+            "SYSTEMPROMPT_USER_EMAIL / SYSTEMPROMPT_USER_EMAIL_FILE"
+        );
+        // An empty variable beside a file is not "both".
+        let read = files(&[("/s/e", b"user@example.com\n")]);
+        let e = with(
+            with(good_env(), vars::USER_EMAIL.var, ""),
+            vars::USER_EMAIL_FILE.var,
+            "/s/e",
+        );
+        load(&CliValues::default(), &e, &read)
+            .config
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn token_pasted_into_the_file_variable_is_not_echoed() {
+        let t = token(EXP);
+        let e = with(
+            without(good_env(), vars::API_TOKEN.var),
+            vars::API_TOKEN_FILE.var,
+            &t,
+        );
+        let p = problem(&e);
+        assert_eq!(p.var, vars::API_TOKEN_FILE.var);
+        assert!(
+            p.message
+                .starts_with("holds what looks like the token itself"),
+            "{}",
+            p.message
+        );
+        assert_no_token(&t, &p.to_string());
+    }
+
+    #[test]
+    fn token_pasted_into_the_email_file_variable_is_not_echoed() {
+        // Found by the config_load fuzz target: with no token variable to redact with, the
+        // "cannot read" message quoted the path, which was the token.
+        let t = token(EXP);
+        let e = with(
+            without(
+                without(good_env(), vars::API_TOKEN.var),
+                vars::USER_EMAIL.var,
+            ),
+            vars::USER_EMAIL_FILE.var,
+            &t,
+        );
+        let all = problems(&e);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        let p = all
+            .iter()
+            .find(|p| p.var == vars::USER_EMAIL_FILE.var)
+            .unwrap_or_else(|| panic!("{all:#?}"));
+        assert!(
+            p.message
+                .starts_with("holds what looks like the token itself"),
+            "{}",
+            p.message
+        );
+        assert!(p.message.contains(vars::API_TOKEN.var), "{}", p.message);
+        for p in &all {
+            assert_no_token(&t, &p.to_string());
+        }
+    }
+
+    #[test]
+    fn a_token_as_the_log_format_is_not_echoed_even_without_a_token_to_redact() {
+        let t = token(EXP);
+        let e = env(&[(vars::LOG_FORMAT.var, &t), (vars::USER_EMAIL.var, EMAIL)]);
+        let all = problems(&e);
+        assert!(
+            all.iter()
+                .any(|p| p.var == vars::LOG_FORMAT.var && p.message == token_elsewhere()),
+            "{all:#?}"
+        );
+        for p in &all {
+            assert_no_token(&t, &p.to_string());
+        }
+        // A short value is still quoted.
+        let p = problems(&with(good_env(), vars::LOG_FORMAT.var, "xml"));
+        assert_eq!(
+            p[0].message,
+            "`xml` is not a log format; use `text` or `json`"
+        );
+    }
+
+    #[test]
+    fn a_token_inside_another_value_is_refused_and_not_echoed() {
+        // Found by the config_load fuzz target: `user@<token>` is a valid email by the upstream
+        // rules, and would have been logged; so would a URL path or a file path holding it.
+        let t = token(EXP);
+        let jwt = t.trim_start_matches("sp_live_");
+        for (var, value) in [
+            (vars::USER_EMAIL.var, format!("user@{t}")),
+            (vars::USER_EMAIL.var, format!("user@{jwt}.com")),
+            (vars::USER_EMAIL.var, t.clone()),
+            (
+                vars::API_URL.var,
+                format!("https://api.systemprompt.io/{t}"),
+            ),
+            (vars::WRITE_CREDENTIALS.var, format!("/tmp/{t}x")),
+            (vars::SSL_CERT_FILE.var, format!("/etc/{jwt}")),
+            (vars::INIT.var, t.clone()),
+            (vars::LOG_FORMAT.var, t.clone()),
+        ] {
+            let e = with(good_env(), var, &value);
+            let all = problems(&e);
+            assert!(
+                all.iter()
+                    .any(|p| p.var == var && p.message == token_elsewhere()),
+                "{var}={value}: {all:#?}"
+            );
+            for p in &all {
+                assert_no_token(&t, &p.to_string());
+            }
+        }
+        let read = files(&[("/s/e", format!("me@{t}").as_bytes())]);
+        let e = with(
+            without(good_env(), vars::USER_EMAIL.var),
+            vars::USER_EMAIL_FILE.var,
+            "/s/e",
+        );
+        let err = load(&CliValues::default(), &e, &read)
+            .config
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_else(|| panic!("accepted"));
+        assert!(
+            err.contains("USER_EMAIL_FILE: holds what looks like the API token"),
+            "{err}"
+        );
+        assert_no_token(&t, &err);
+        let cli = CliValues::default().with(&vars::WRITE_CREDENTIALS, format!("/x/{t}"));
+        let all = problems_with(&cli, &good_env(), &no_files);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert_eq!(all[0].var, "--write-credentials");
+        // Look-alikes are not tokens.
+        for fine in [
+            "bob@mail.heyJoe.co.uk",
+            "a@eyJ.b.c",
+            "eyJhbGciOiJIUzI1NiJ9@x.io",
+        ] {
+            assert!(!contains_token(fine), "{fine}");
+        }
+    }
+}

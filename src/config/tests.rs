@@ -1,0 +1,639 @@
+//! Tests of [`super::load`] through its public entry: defaults, the command line over the
+//! environment, blank and trimmed values, the token, email, URL and options, every problem in
+//! one run, never the token. The helpers are shared with the tests of [`super::source`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::spec as vars;
+use super::spec::{
+    DEFAULT_API_URL, DEFAULT_GRACE, DEFAULT_WHOAMI_TIMEOUT, MAX_GRACE, MAX_WHOAMI_TIMEOUT,
+};
+use super::validate::parse_bool;
+use super::*;
+use crate::error::{ConfigProblem, Error};
+use crate::token::testing::{token, token_with_payload};
+use std::collections::HashMap;
+use std::io;
+
+pub(super) const EXP: u64 = 4_000_000_000;
+pub(super) const EMAIL: &str = "user@example.com";
+
+pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+pub(super) fn good_env() -> Vec<(String, String)> {
+    let t = token(EXP);
+    env(&[
+        (vars::API_TOKEN.var, &t),
+        (vars::USER_EMAIL.var, EMAIL),
+        ("PATH", "/usr/bin"),
+        ("HOME", "/root"),
+    ])
+}
+
+/// `good_env` with `name` set to `value` (replacing it when present).
+pub(super) fn with(
+    mut base: Vec<(String, String)>,
+    name: &str,
+    value: &str,
+) -> Vec<(String, String)> {
+    base.retain(|(n, _)| n != name);
+    base.push((name.to_owned(), value.to_owned()));
+    base
+}
+
+pub(super) fn without(mut base: Vec<(String, String)>, name: &str) -> Vec<(String, String)> {
+    base.retain(|(n, _)| n != name);
+    base
+}
+
+pub(super) fn no_files(_: &Path) -> io::Result<Vec<u8>> {
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        "No such file or directory (os error 2)",
+    ))
+}
+
+pub(super) fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path) -> io::Result<Vec<u8>> + use<> {
+    let map: HashMap<PathBuf, Vec<u8>> = map
+        .iter()
+        .map(|(p, c)| (PathBuf::from(p), c.to_vec()))
+        .collect();
+    move |p: &Path| {
+        map.get(p).cloned().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "No such file or directory (os error 2)",
+            )
+        })
+    }
+}
+
+pub(super) fn ok(cli: &CliValues, env: &[(String, String)]) -> (Config, Vec<String>) {
+    match load(cli, env, &no_files).config {
+        Ok(v) => v,
+        Err(e) => panic!("expected a valid config, got: {e}"),
+    }
+}
+
+pub(super) fn problems_with(
+    cli: &CliValues,
+    env: &[(String, String)],
+    read: &dyn Fn(&Path) -> io::Result<Vec<u8>>,
+) -> Vec<ConfigProblem> {
+    match load(cli, env, read).config {
+        Ok((c, _)) => panic!("expected problems, got {c:?}"),
+        Err(Error::Config(p)) => p,
+        Err(e) => panic!("expected Error::Config, got {e}"),
+    }
+}
+
+pub(super) fn problems(env: &[(String, String)]) -> Vec<ConfigProblem> {
+    problems_with(&CliValues::default(), env, &no_files)
+}
+
+/// The one problem reported.
+pub(super) fn problem(env: &[(String, String)]) -> ConfigProblem {
+    let mut p = problems(env);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    p.remove(0)
+}
+
+pub(super) fn assert_no_token(token: &str, text: &str) {
+    assert!(!text.contains(token), "token leaked into {text:?}");
+    for part in token.split(['.', '_']).filter(|p| p.len() >= 6) {
+        assert!(!text.contains(part), "token part leaked into {text:?}");
+    }
+}
+
+// ---- defaults and the happy path ----
+
+#[test]
+fn minimal_env_gives_defaults() {
+    let (c, warnings) = ok(&CliValues::default(), &good_env());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.token.expose(), token(EXP));
+    assert_eq!(c.claims.exp, Some(EXP));
+    assert_eq!(c.email, EMAIL);
+    assert_eq!(c.api_url, DEFAULT_API_URL);
+    assert!(!c.token_from_file && !c.email_from_file);
+    assert_eq!(c.whoami_timeout, DEFAULT_WHOAMI_TIMEOUT);
+    assert_eq!(c.grace, DEFAULT_GRACE);
+    assert_eq!(c.init, InitMode::Auto);
+    assert!(!c.allow_unvalidated && !c.scrub_token);
+    assert_eq!(c.write_credentials, None);
+    assert_eq!(c.ssl_cert_file, None);
+}
+
+#[test]
+fn everything_from_the_environment() {
+    let mut e = good_env();
+    for (k, v) in [
+        (vars::API_URL.var, "HTTPS://API-Sandbox.SystemPrompt.io/"),
+        (vars::ALLOW_UNVALIDATED.var, "1"),
+        (vars::SCRUB_TOKEN.var, "yes"),
+        (vars::WHOAMI_TIMEOUT.var, "0.5"),
+        (vars::GRACE.var, "0"),
+        (vars::INIT.var, "Never"),
+        (
+            vars::WRITE_CREDENTIALS.var,
+            "/app/.systemprompt/credentials.json",
+        ),
+        (vars::SSL_CERT_FILE.var, "/etc/ssl/extra.pem"),
+        (vars::LOG.var, "debug"),
+        (vars::FLY_APP_NAME.var, "my-app"),
+    ] {
+        e = with(e, k, v);
+    }
+    let (c, warnings) = ok(&CliValues::default(), &e);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.api_url, "https://api-sandbox.systemprompt.io");
+    assert!(c.allow_unvalidated && c.scrub_token);
+    assert_eq!(c.whoami_timeout, Duration::from_millis(500));
+    assert_eq!(c.grace, Duration::ZERO);
+    assert_eq!(c.init, InitMode::Never);
+    assert_eq!(
+        c.write_credentials,
+        Some(PathBuf::from("/app/.systemprompt/credentials.json"))
+    );
+    assert_eq!(c.ssl_cert_file, Some(PathBuf::from("/etc/ssl/extra.pem")));
+}
+
+#[test]
+fn cli_wins_over_the_environment() {
+    let mut e = good_env();
+    for (k, v) in [
+        (vars::WHOAMI_TIMEOUT.var, "not-a-number"),
+        (vars::GRACE.var, "-1"),
+        (vars::INIT.var, "bogus"),
+        (vars::WRITE_CREDENTIALS.var, "/from/env.json"),
+        (vars::SCRUB_TOKEN.var, "maybe"),
+    ] {
+        e = with(e, k, v);
+    }
+    let cli = CliValues::default()
+        .with(&vars::WHOAMI_TIMEOUT, "12.25")
+        .with(&vars::WRITE_CREDENTIALS, "/from/cli.json")
+        .with(&vars::INIT, "ALWAYS")
+        .with(&vars::GRACE, "300")
+        .with(&vars::SCRUB_TOKEN, "1");
+    let (c, _) = ok(&cli, &e);
+    assert_eq!(c.whoami_timeout, Duration::from_millis(12_250));
+    assert_eq!(c.grace, MAX_GRACE);
+    assert_eq!(c.init, InitMode::Always);
+    assert_eq!(c.write_credentials, Some(PathBuf::from("/from/cli.json")));
+    assert!(c.scrub_token);
+}
+
+#[test]
+fn scrub_flag_false_on_cli_falls_back_to_env() {
+    let (c, _) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::SCRUB_TOKEN.var, "on"),
+    );
+    assert!(c.scrub_token);
+    let p = problem(&with(good_env(), vars::SCRUB_TOKEN.var, "maybe"));
+    assert_eq!(p.var, vars::SCRUB_TOKEN.var);
+}
+
+#[test]
+fn unrelated_and_unknown_variables_are_ignored() {
+    let e = with(
+        with(good_env(), "SYSTEMPROMPT_SOMETHING_NEW", "x"),
+        "systemprompt_api_token",
+        "garbage",
+    );
+    let e = with(
+        with(e, "SYSTEMPROMPT_api_url", "ftp://x"),
+        "SYSTEMPROMPT_LOG_FORMAT",
+        "json",
+    );
+    ok(&CliValues::default(), &e);
+}
+
+#[test]
+fn duplicate_variables_first_one_wins() {
+    let mut e = good_env();
+    e.push((vars::USER_EMAIL.var.to_owned(), "not an email".to_owned()));
+    e.push((vars::API_TOKEN.var.to_owned(), "junk".to_owned()));
+    let (c, _) = ok(&CliValues::default(), &e);
+    assert_eq!(c.email, EMAIL);
+}
+
+// ---- empty means unset; whitespace is trimmed with a warning ----
+
+#[test]
+fn empty_and_blank_values_count_as_unset() {
+    let mut e = good_env();
+    for k in [
+        vars::API_URL.var,
+        vars::ALLOW_UNVALIDATED.var,
+        vars::SCRUB_TOKEN.var,
+        vars::WHOAMI_TIMEOUT.var,
+        vars::GRACE.var,
+        vars::INIT.var,
+        vars::WRITE_CREDENTIALS.var,
+        vars::SSL_CERT_FILE.var,
+        vars::API_TOKEN_FILE.var,
+        vars::USER_EMAIL_FILE.var,
+    ] {
+        e = with(e, k, if k.len() % 2 == 0 { "" } else { " \t\n" });
+    }
+    let (c, warnings) = ok(&CliValues::default(), &e);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.api_url, DEFAULT_API_URL);
+    assert_eq!(c.whoami_timeout, DEFAULT_WHOAMI_TIMEOUT);
+    assert_eq!(c.write_credentials, None);
+    assert_eq!(c.ssl_cert_file, None);
+
+    let p = problems(&with(
+        with(good_env(), vars::API_TOKEN.var, ""),
+        vars::USER_EMAIL.var,
+        "   ",
+    ));
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert_eq!(p[0].var, vars::API_TOKEN.var);
+    assert_eq!(p[1].var, vars::USER_EMAIL.var);
+}
+
+#[test]
+fn missing_token_and_email_messages() {
+    let p = problems(&env(&[]));
+    assert_eq!(
+            p,
+            vec![
+                ConfigProblem {
+                    var: vars::API_TOKEN.var.into(),
+                    message: "not set; set it (fly secrets set SYSTEMPROMPT_API_TOKEN=...) or SYSTEMPROMPT_API_TOKEN_FILE to a file holding it".into(),
+                },
+                ConfigProblem {
+                    var: vars::USER_EMAIL.var.into(),
+                    message: "not set; set it (fly secrets set SYSTEMPROMPT_USER_EMAIL=...) or SYSTEMPROMPT_USER_EMAIL_FILE to a file holding it".into(),
+                },
+            ]
+        );
+    let shown = Error::Config(p).to_string();
+    assert!(
+        shown.starts_with(
+            "invalid configuration (2 problems):\n  - SYSTEMPROMPT_API_TOKEN: not set;"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn surrounding_whitespace_is_trimmed_with_a_warning() {
+    let t = token(EXP);
+    let e = with(
+        with(good_env(), vars::API_TOKEN.var, &format!("  {t}\n")),
+        vars::USER_EMAIL.var,
+        "\tuser@example.com ",
+    );
+    let e = with(
+        with(e, vars::API_URL.var, " https://api.systemprompt.io/ "),
+        vars::GRACE.var,
+        "2\n",
+    );
+    let (c, warnings) = ok(&CliValues::default(), &e);
+    assert_eq!(c.token.expose(), t);
+    assert_eq!(c.email, EMAIL);
+    assert_eq!(c.api_url, DEFAULT_API_URL);
+    assert_eq!(c.grace, Duration::from_secs(2));
+    assert_eq!(
+        warnings,
+        vec![
+            "SYSTEMPROMPT_API_TOKEN had surrounding whitespace (a trailing newline?); it was trimmed",
+            "SYSTEMPROMPT_USER_EMAIL had surrounding whitespace (a trailing newline?); it was trimmed",
+            "SYSTEMPROMPT_API_URL had surrounding whitespace (a trailing newline?); it was trimmed",
+            "SYSTEMPROMPT_GRACE had surrounding whitespace (a trailing newline?); it was trimmed",
+        ]
+    );
+    for w in &warnings {
+        assert_no_token(&t, w);
+    }
+}
+
+// ---- token ----
+
+#[test]
+fn malformed_token_is_reported_on_the_supplying_variable() {
+    let p = problem(&with(good_env(), vars::API_TOKEN.var, "sp_live_abc"));
+    assert_eq!(p.var, vars::API_TOKEN.var);
+    assert!(
+            p.to_string().starts_with(
+                "SYSTEMPROMPT_API_TOKEN: not a JWT: expected three dot-separated parts after an optional prefix like sp_live_"
+            ),
+            "{p}"
+        );
+    assert!(p.message.contains("copy the whole token"));
+
+    let bad = token_with_payload(r#"{"exp":"tomorrow"}"#);
+    let read = files(&[("/s/t", bad.as_bytes())]);
+    let e = with(
+        without(good_env(), vars::API_TOKEN.var),
+        vars::API_TOKEN_FILE.var,
+        "/s/t",
+    );
+    let p = problems_with(&CliValues::default(), &e, &read);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
+    assert!(
+        p[0].message
+            .starts_with("the token in \"/s/t\": malformed JWT: the \"exp\" claim"),
+        "{}",
+        p[0].message
+    );
+    assert_no_token(&bad, &p[0].to_string());
+}
+
+#[test]
+fn expired_token_is_not_a_config_problem() {
+    let (c, _) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::API_TOKEN.var, &token(1)),
+    );
+    assert_eq!(c.claims.exp, Some(1));
+}
+
+// ---- email ----
+
+#[test]
+fn email_problem_in_load() {
+    let p = problem(&with(good_env(), vars::USER_EMAIL.var, "someone@nowhere"));
+    assert_eq!(p.var, vars::USER_EMAIL.var);
+    assert_eq!(
+        p.to_string(),
+        "SYSTEMPROMPT_USER_EMAIL: the domain (after the '@') has no '.'; set it to the email of your SystemPrompt account, like user@example.com"
+    );
+}
+
+// ---- URL ----
+
+#[test]
+fn url_problem_in_load() {
+    let p = problem(&with(
+        good_env(),
+        vars::API_URL.var,
+        "http://api.systemprompt.io",
+    ));
+    assert_eq!(p.var, vars::API_URL.var);
+    assert_eq!(
+        p.message,
+        "uses http://, which is allowed only for localhost, 127.0.0.0/8 and [::1]; use https://, like https://api.systemprompt.io"
+    );
+}
+
+// ---- flags and options ----
+
+#[test]
+fn boolean_values() {
+    for (v, want) in [
+        ("1", true),
+        ("true", true),
+        ("TRUE", true),
+        ("Yes", true),
+        ("on", true),
+        ("0", false),
+        ("false", false),
+        ("No", false),
+        ("OFF", false),
+    ] {
+        assert_eq!(parse_bool(v), Some(want), "{v}");
+        let (c, _) = ok(
+            &CliValues::default(),
+            &with(good_env(), vars::ALLOW_UNVALIDATED.var, v),
+        );
+        assert_eq!(c.allow_unvalidated, want, "{v}");
+    }
+    for v in ["2", "y", "enable", "truee", "-1"] {
+        assert_eq!(parse_bool(v), None, "{v}");
+    }
+    let p = problem(&with(good_env(), vars::ALLOW_UNVALIDATED.var, "sure"));
+    assert_eq!(p.var, vars::ALLOW_UNVALIDATED.var);
+    assert_eq!(
+        p.message,
+        "\"sure\" is not a yes/no value; use 1, true, yes or on to enable, or 0, false, no or off (or leave it unset) to disable"
+    );
+}
+
+#[test]
+fn whoami_timeout_range() {
+    let name = "--whoami-timeout / SYSTEMPROMPT_WHOAMI_TIMEOUT";
+    let (c, _) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::WHOAMI_TIMEOUT.var, "3600"),
+    );
+    assert_eq!(c.whoami_timeout, MAX_WHOAMI_TIMEOUT);
+    for (v, why) in [
+        ("0", "must be more than 0 seconds"),
+        ("0.000", "must be more than 0 seconds"),
+        ("3600.001", "more than the maximum of 3600 seconds"),
+        ("99999999999999999999999", "more than the maximum"),
+        ("abc", "\"abc\" is not a number of seconds"),
+        ("-5", "is not a number of seconds"),
+    ] {
+        let p = problem(&with(good_env(), vars::WHOAMI_TIMEOUT.var, v));
+        assert_eq!(p.var, name);
+        assert!(p.message.contains(why), "{v}: {}", p.message);
+        assert!(
+            p.message
+                .contains("give a number of seconds (more than 0 and at most 3600), like 30"),
+            "{}",
+            p.message
+        );
+    }
+    let cli = CliValues::default().with(&vars::WHOAMI_TIMEOUT, "0");
+    let p = problems_with(&cli, &good_env(), &no_files);
+    assert_eq!(p[0].var, name);
+}
+
+#[test]
+fn grace_range() {
+    let (c, _) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::GRACE.var, "0"),
+    );
+    assert_eq!(c.grace, Duration::ZERO);
+    let (c, _) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::GRACE.var, "2.5"),
+    );
+    assert_eq!(c.grace, Duration::from_millis(2500));
+    let p = problem(&with(good_env(), vars::GRACE.var, "301"));
+    assert_eq!(p.var, "--grace / SYSTEMPROMPT_GRACE");
+    assert_eq!(
+        p.message,
+        "\"301\" is more than the maximum of 300 seconds; give a number of seconds (from 0 to 300), like 5"
+    );
+}
+
+#[test]
+fn init_modes() {
+    for (v, want) in [
+        ("auto", InitMode::Auto),
+        ("AUTO", InitMode::Auto),
+        ("always", InitMode::Always),
+        ("Never", InitMode::Never),
+    ] {
+        let (c, _) = ok(&CliValues::default(), &with(good_env(), vars::INIT.var, v));
+        assert_eq!(c.init, want);
+    }
+    let p = problem(&with(good_env(), vars::INIT.var, "tini"));
+    assert_eq!(p.var, "--init / SYSTEMPROMPT_INIT");
+    assert_eq!(
+        p.message,
+        "\"tini\" is not a mode; use auto, always or never (default: auto)"
+    );
+}
+
+#[test]
+fn empty_cli_values_are_problems() {
+    let cli = CliValues::default()
+        .with(&vars::WHOAMI_TIMEOUT, " ")
+        .with(&vars::WRITE_CREDENTIALS, "")
+        .with(&vars::INIT, "")
+        .with(&vars::GRACE, "");
+    let p = problems_with(&cli, &good_env(), &no_files);
+    let vars: Vec<&str> = p.iter().map(|p| p.var.as_str()).collect();
+    assert_eq!(
+        vars,
+        [
+            "--whoami-timeout / SYSTEMPROMPT_WHOAMI_TIMEOUT",
+            "--grace / SYSTEMPROMPT_GRACE",
+            "--init / SYSTEMPROMPT_INIT",
+            "--write-credentials / SYSTEMPROMPT_WRITE_CREDENTIALS",
+        ]
+    );
+    assert!(
+        p[0].message
+            .starts_with("--whoami-timeout is given an empty value; give a number of seconds"),
+        "{}",
+        p[0].message
+    );
+}
+
+#[test]
+fn write_credentials_and_ssl_cert_file() {
+    let e = with(
+        with(
+            good_env(),
+            vars::WRITE_CREDENTIALS.var,
+            " /app/creds.json\n",
+        ),
+        vars::SSL_CERT_FILE.var,
+        "/etc/ca.pem",
+    );
+    let (c, warnings) = ok(&CliValues::default(), &e);
+    assert_eq!(c.write_credentials, Some(PathBuf::from("/app/creds.json")));
+    assert_eq!(c.ssl_cert_file, Some(PathBuf::from("/etc/ca.pem")));
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].starts_with("SYSTEMPROMPT_WRITE_CREDENTIALS had surrounding whitespace"));
+}
+
+// ---- all at once; never the token ----
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let e = env(&[
+        (vars::API_TOKEN.var, "sp_live_not.a.jwt"),
+        (vars::USER_EMAIL.var, "nobody"),
+        (vars::API_URL.var, "http://api.systemprompt.io"),
+        (vars::ALLOW_UNVALIDATED.var, "perhaps"),
+        (vars::SCRUB_TOKEN.var, "2"),
+        (vars::WHOAMI_TIMEOUT.var, "0"),
+        (vars::GRACE.var, "1h"),
+        (vars::INIT.var, "sometimes"),
+    ]);
+    let p = problems(&e);
+    let vars: Vec<&str> = p.iter().map(|p| p.var.as_str()).collect();
+    assert_eq!(
+        vars,
+        [
+            vars::API_TOKEN.var,
+            vars::USER_EMAIL.var,
+            vars::API_URL.var,
+            vars::ALLOW_UNVALIDATED.var,
+            vars::SCRUB_TOKEN.var,
+            "--whoami-timeout / SYSTEMPROMPT_WHOAMI_TIMEOUT",
+            "--grace / SYSTEMPROMPT_GRACE",
+            "--init / SYSTEMPROMPT_INIT",
+        ]
+    );
+    let shown = Error::Config(p).to_string();
+    assert!(
+        shown.starts_with(
+            "invalid configuration (8 problems):\n  - SYSTEMPROMPT_API_TOKEN: not a JWT"
+        ),
+        "{shown}"
+    );
+    assert_eq!(shown.lines().count(), 9);
+}
+
+#[test]
+fn the_token_never_appears_in_any_message_or_debug() {
+    let t = token(EXP);
+    let bare = t.strip_prefix("sp_live_").unwrap_or_default().to_owned();
+    let truncated = t[..t.len() - 20].replace('.', "");
+    let cases: Vec<Vec<(String, String)>> = vec![
+        // The token in every wrong place at once.
+        env(&[
+            (vars::API_TOKEN.var, &format!(" {t} x")),
+            (vars::USER_EMAIL.var, &t),
+            (vars::API_URL.var, &t),
+            (vars::ALLOW_UNVALIDATED.var, &t),
+            (vars::SCRUB_TOKEN.var, &t),
+            (vars::WHOAMI_TIMEOUT.var, &t),
+            (vars::GRACE.var, &t),
+            (vars::INIT.var, &t),
+            (vars::USER_EMAIL_FILE.var, &t),
+        ]),
+        env(&[
+            (vars::API_TOKEN.var, &truncated),
+            (vars::USER_EMAIL.var, &format!("{bare}@example.com")),
+        ]),
+        env(&[
+            (vars::API_TOKEN.var, &format!("\"{t}\"")),
+            (vars::API_URL.var, &format!("https://x.io/?{t}")),
+        ]),
+        env(&[
+            (vars::API_TOKEN_FILE.var, &t),
+            (vars::USER_EMAIL.var, EMAIL),
+        ]),
+        env(&[
+            (vars::API_TOKEN.var, &t),
+            (vars::API_TOKEN_FILE.var, &t),
+            (vars::USER_EMAIL.var, &format!("{t}@x")),
+        ]),
+        env(&[
+            (vars::API_TOKEN.var, &format!("{t}\n{t}")),
+            (vars::API_URL.var, &format!("https://{bare}:1@x.io")),
+        ]),
+    ];
+    let cli = CliValues::default()
+        .with(&vars::WHOAMI_TIMEOUT, t.clone())
+        .with(&vars::INIT, t.clone());
+    for (i, e) in cases.iter().enumerate() {
+        for cli in [&CliValues::default(), &cli] {
+            let read = files(&[]);
+            match load(cli, e, &read).config {
+                Ok((c, w)) => panic!("case {i}: accepted {c:?} {w:?}"),
+                Err(err) => {
+                    assert_no_token(&t, &err.to_string());
+                    assert_no_token(&t, &format!("{err:?}"));
+                }
+            }
+        }
+    }
+    // The success path: Debug of the config and the warnings.
+    let (c, w) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::API_TOKEN.var, &format!("\n{t}\n")),
+    );
+    assert_no_token(&t, &format!("{c:?} {c:#?} {w:?}"));
+    assert!(format!("{c:?}").contains("Secret(***)"));
+}
