@@ -204,6 +204,10 @@ fake_http trace sp-http@fake "$SP" -- "$TRUE"
 nginx_https trace sp-https "$SP" -- "$TRUE"
 trace tini "$TINI" -s -- "$TRUE"
 nginx_https trace curl-https "$CURL_EP" "$TRUE"
+if [ $DNS = 1 ]; then # by host name: the resolver's thread and queries (behind the delaying proxy)
+    with_dns strace -f -qq -o "$OUT/strace.sp-https@dns.txt" "$SP" -- "$TRUE" >/dev/null 2>&1
+    count_syscalls "$OUT/strace.sp-https@dns.txt" "$TRUE" >"$OUT/syscalls.sp-https@dns.txt"
+fi
 sc_total() { awk '$1 == "total" { print $2 }' "$OUT/syscalls.$1.txt"; }
 phase syscalls
 
@@ -353,14 +357,19 @@ BOUND=$(awk -v n="$HERD_N" -v r="$HERD_RATE" 'BEGIN { printf "%.1f", 1.5 * n / r
     row dumb-init '`dumb-init /bin/true`' —
     row true '`/bin/true`' —
     echo
-    echo "curl+jq / sp-entrypoint: HTTPS ${R_CURL}× (nginx), ${R_CURL_FAKE}× (fake); HTTP ${R_CURL_HTTP}× (nginx)."
+    echo "curl+jq / sp-entrypoint: HTTPS $(x "$R_CURL") (nginx), $(x "$R_CURL_FAKE") (fake); HTTP $(x "$R_CURL_HTTP") (nginx)."
     echo "user/system: hyperfine's mean per run, median over rounds."
     echo
     echo "### 2. System calls from the entrypoint's execve to the app's execve (strace -f, one run each)"
     echo
     names=(sp-http sp-http@fake sp-https tini)
-    echo "| system call | sp HTTP (nginx) | sp HTTP (fake) | sp HTTPS (nginx) | \`tini -s\` |"
-    echo "|---|---:|---:|---:|---:|"
+    heads="| system call | sp HTTP (nginx) | sp HTTP (fake) | sp HTTPS (nginx) | \`tini -s\` |"
+    if [ -s "$OUT/syscalls.sp-https@dns.txt" ]; then
+        names+=(sp-https@dns)
+        heads="$heads sp HTTPS by host name (+ DNS) |"
+    fi
+    echo "$heads"
+    echo "|---|$(printf -- '---:|%.0s' "${names[@]}")"
     for n in "${names[@]}"; do awk '$1 != "total" { print $1 }' "$OUT/syscalls.$n.txt"; done | sort -u | while read -r s; do
         printf '| `%s`' "$s"
         for n in "${names[@]}"; do printf ' | %s' "$(awk -v s="$s" '$1 == s { print $2 }' "$OUT/syscalls.$n.txt")"; done
@@ -376,10 +385,10 @@ BOUND=$(awk -v n="$HERD_N" -v r="$HERD_RATE" 'BEGIN { printf "%.1f", 1.5 * n / r
     echo
     echo "| measure | instructions |"
     echo "|---|---:|"
-    echo "| \`check\`, HTTPS, release binary (nginx) | $IR_CHECK |"
-    echo "| \`check\`, HTTPS, release binary (fake) | $IR_CHECK_FAKE |"
-    [ -n "$IR_EXEC_HTTPS" ] && echo "| \`-- /bin/true\` up to \`execve\`, HTTPS, profiling build (nginx) | $IR_EXEC_HTTPS |"
-    [ -n "$IR_EXEC_HTTP" ] && echo "| \`-- /bin/true\` up to \`execve\`, HTTP, profiling build (nginx) | $IR_EXEC_HTTP |"
+    echo "| \`check\`, HTTPS, release binary (nginx) | $(commas "$IR_CHECK") |"
+    echo "| \`check\`, HTTPS, release binary (fake) | $(commas "$IR_CHECK_FAKE") |"
+    [ -n "$IR_EXEC_HTTPS" ] && echo "| \`-- /bin/true\` up to \`execve\`, HTTPS, profiling build (nginx) | $(commas "$IR_EXEC_HTTPS") |"
+    [ -n "$IR_EXEC_HTTP" ] && echo "| \`-- /bin/true\` up to \`execve\`, HTTP, profiling build (nginx) | $(commas "$IR_EXEC_HTTP") |"
     echo
     echo "### 4. Memory"
     echo
@@ -403,11 +412,12 @@ BOUND=$(awk -v n="$HERD_N" -v r="$HERD_RATE" 'BEGIN { printf "%.1f", 1.5 * n / r
         echo
         echo "| crate | .text bytes | share of .text |"
         echo "|---|---:|---:|"
-        jq -r '.["text-section-size"] as $t | .crates[:10][] | "| \(.name) | \(.size) | \(.size * 1000 / $t | round / 10)% |"' "$OUT/bloat-crates.json"
+        jq -r '.["text-section-size"] as $t | .crates[:10][] | "| \(.name) | \(.size) | \(.size * 1000 / $t | round / 10)% |"' "$OUT/bloat-crates.json" |
+            while IFS='|' read -r _ c b p _; do echo "|$c| $(commas "${b// /}") |$p|"; done
         jq -r '"\n.text: \(.["text-section-size"]) bytes; file: \(.["file-size"]) bytes (unstripped)."' "$OUT/bloat-crates.json"
         if [ -s "$OUT/sections.txt" ]; then
             echo
-            echo "Sections of the stripped binary over 10 kB: $(awk '$2 ~ /^[0-9]+$/ && $2 > 10000 { printf "%s%s %d", sep, $1, $2; sep = ", " }' "$OUT/sections.txt")."
+            echo "Sections of the stripped binary over 10 kB: $(awk '$1 != "Total" && $2 ~ /^[0-9]+$/ && $2 > 10000 { printf "%s%s %d", sep, $1, $2; sep = ", " }' "$OUT/sections.txt")."
         fi
     fi
     echo
