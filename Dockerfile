@@ -22,9 +22,11 @@ RUN apt-get update \
  && rustup target add "${TARGET}"
 WORKDIR /src
 # Dependencies first, in their own layer: the manifests of the whole workspace (the
-# `fake-cloud` member included, or `--locked` fails) and stub sources, so this layer is
-# rebuilt only when Cargo.toml or Cargo.lock change.
-COPY Cargo.toml Cargo.lock ./
+# `fake-cloud` member included, or `--locked` fails), the link settings (`.cargo/config.toml`:
+# static non-PIE; `build.rs`: no unwind tables; see BENCHMARKS.md) and stub sources, so this
+# layer is rebuilt only when those change.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY .cargo .cargo
 COPY fake-cloud/Cargo.toml fake-cloud/Cargo.toml
 RUN mkdir -p src fake-cloud/src \
  && printf '//! stub\nfn main() {}\n' | tee src/main.rs > fake-cloud/src/main.rs \
