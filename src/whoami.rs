@@ -257,9 +257,9 @@ fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Res
         .referer(false)
         .user_agent(concat!("sp-entrypoint/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(tuning.attempt_timeout)
-        // reqwest's TCP keepalive (15 s idle, 15 s x 3 probes) and TCP_USER_TIMEOUT (30 s) would
-        // take 5 system calls per connection; neither can end anything before the attempt's own
-        // timeout (10 s) does. See BENCHMARKS.md.
+        // reqwest's TCP keepalive (15 s idle, then 3 probes 15 s apart) and TCP_USER_TIMEOUT
+        // (30 s) cost 5 system calls per connection and cannot act within an attempt (10 s);
+        // BENCHMARKS.md ("No keepalive") has the one case, between attempts, where they could.
         .tcp_keepalive(None)
         .tcp_keepalive_interval(None)
         .tcp_keepalive_retries(None)
