@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Docker smoke test: build the sp-entrypoint image from the repo's Dockerfile and the locally
-# built static binary, layer a static busybox "app" on it, and run it against the project's
-# fake cloud (HTTPS, its CA mounted into the containers) on the host's loopback.
+# Docker smoke test, per platform (linux/amd64, then linux/arm64 under emulation): build the
+# sp-entrypoint image from the release binary in dist/ with Dockerfile.dist (scripts/release.sh
+# --images-only; with the legacy builder and with BuildKit), check it holds the binary for its
+# platform, layer a static busybox "app" on it, and run it against the project's fake cloud
+# (HTTPS, its CA mounted into the containers) on the host's loopback.
 #
-#   bash scripts/docker-smoke.sh                       # build the image, run every case
-#   SP_IMAGE=my/sp-entrypoint:1 bash scripts/docker-smoke.sh   # test an image you built
+#   bash scripts/docker-smoke.sh                       # both platforms, every case
+#   SP_PLATFORMS=linux/arm64 bash scripts/docker-smoke.sh       # one platform
+#   SP_IMAGE=my/sp-entrypoint:1 SP_PLATFORMS=linux/amd64 bash scripts/docker-smoke.sh  # an image you built
 #   DOCKER=/usr/bin/docker bash scripts/docker-smoke.sh         # pick the docker CLI
 #
-# Cases: a good token (the app runs with the proven env, as 65532, supervised by the entrypoint
-# as PID 1); a refused (401) and an expired token (exit 77, the app never runs); an unknown CA
-# (exit 69); missing credentials (exit 78); `_FILE` secrets (Kubernetes style); `docker stop`
-# under 2 s with exit 143, as PID 1 and under `--init`; `--read-only`, with credentials.json
-# on a tmpfs; fly.toml's release_command; `check --json` in the bare image; the example app
-# Dockerfile. Prints the image size and `N passed, 0 failed`; exits non-zero on any failure.
-# Without a reachable Docker engine it prints one `skipped: ...` line and exits 0.
+# Cases: the image (its architecture, an ELF binary for it, identical to dist/'s, the same from
+# both builders, its labels from the build, --version naming the target); a good token (the app
+# runs with the proven env, as 65532, supervised by the entrypoint as PID 1); a refused (401) and
+# an expired token (exit 77, the app never runs); an unknown CA (exit 69); missing credentials
+# (exit 78); `_FILE` secrets (Kubernetes style); `docker stop` under 2 s with exit 143, as PID 1
+# and under `--init`; `--read-only`, with credentials.json on a tmpfs; fly.toml's
+# release_command; `check --json` in the bare image; the README's CI `check` recipe, run as
+# written (good token: 0; refused: 77; an unreachable API with a 2 s budget: 69 in seconds, so
+# the URL, the CA and the timeout all reached the container); examples/Dockerfile built from the
+# repository root as fly.toml builds it, its default CMD serving /healthz. Prints the image size
+# and `N passed, 0 failed` per platform; exits non-zero on any failure.
+#
+# Without a reachable Docker engine it prints one `skipped: ...` line and exits 0; so it does for
+# linux/arm64 on an x86-64 host without an aarch64 binfmt_misc handler (qemu-user-static, and
+# `mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`; .ci/run sets both up).
+# The test app is the host's static busybox, also in the arm64 image (the kernel runs it
+# natively; only the entrypoint is emulated).
 #
 # Containers use --network host and talk only to 127.0.0.1. Everything it creates (images,
 # containers, the fake, temp files) is removed on exit.
@@ -21,7 +34,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 T=${SMOKE_TIMEOUT:-60}           # seconds, for every docker command
-MUSL_BIN=target/x86_64-unknown-linux-musl/release/sp-entrypoint
 EMAIL=smoke@example.com
 ID="$$-$RANDOM"
 UID_GID=65532:65532
@@ -39,6 +51,36 @@ if ! info_err=$(timeout 20 "$first_docker" info 2>&1 >/dev/null); then
     say "skipped: no Docker engine reachable ($first_docker info: $(printf '%s' "$info_err" | grep -v '^$' | tail -n1))"
     exit 0
 fi
+
+# ---- one run per platform ---------------------------------------------------------------------
+if [ -z "${SP_PLATFORM:-}" ]; then
+    status=0
+    for p in ${SP_PLATFORMS:-linux/amd64 linux/arm64}; do
+        say "=== docker smoke: $p"
+        SP_PLATFORM=$p bash "$0" || status=1
+    done
+    exit $status
+fi
+PLATFORM=$SP_PLATFORM
+case $PLATFORM in
+    linux/amd64) ARCH=amd64 TRIPLE=x86_64-unknown-linux-musl ELF_MACHINE=3e00 FILE_ARCH=x86-64 ;;
+    linux/arm64) ARCH=arm64 TRIPLE=aarch64-unknown-linux-musl ELF_MACHINE=b700 FILE_ARCH="ARM aarch64" ;;
+    *) die "unsupported platform $PLATFORM (linux/amd64, linux/arm64)" ;;
+esac
+case $(uname -m) in
+    x86_64) HOST_ARCH=amd64 ;;
+    aarch64) HOST_ARCH=arm64 ;;
+    *) HOST_ARCH=other ;;
+esac
+if [ "$ARCH" != "$HOST_ARCH" ]; then
+    handler=/proc/sys/fs/binfmt_misc/qemu-${TRIPLE%%-*}
+    if ! grep -qx enabled "$handler" 2>/dev/null; then
+        say "skipped: $PLATFORM: no enabled binfmt_misc handler ($handler) to run ${TRIPLE%%-*} binaries; install qemu-user-static and mount binfmt_misc"
+        exit 0
+    fi
+fi
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+DIST_BIN=dist/linux-$ARCH/sp-entrypoint
 
 # ---- state and cleanup ------------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sp-docker-smoke.XXXXXX")
@@ -110,23 +152,91 @@ done
 [ ${#build[@]} -gt 0 ] || die "no BuildKit-capable docker CLI (tried: ${candidates[*]}; 'docker buildx', DOCKER_BUILDKIT=1); install buildx or set DOCKER=/path/to/docker"
 say "docker: $DOCKER_BIN (engine $(dk version -f '{{.Server.Version}}' 2>/dev/null || echo '?')); build: ${build[*]}"
 
+# ---- cases: helpers ----------------------------------------------------------------------------
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); printf 'ok    %-58s %s\n' "$1" "${2:-}"; }
+nok() {
+    fail=$((fail + 1))
+    printf 'FAIL  %-58s %s\n' "$1" "${2:-}"
+    if [ -s "$tmp/out" ]; then tail -n 15 "$tmp/out" | sed 's/^/      | /'; fi
+}
+has() { grep -qF -- "$1" "$tmp/out"; }
+
 # ---- the image ---------------------------------------------------------------------------------
+elf_machine() { od -An -tx1 -j18 -N2 "$1" | tr -d ' \n'; }
+# extract IMAGE DEST: copy /sp-entrypoint out of IMAGE.
+extract() {
+    local c
+    c=$(dk create --platform "$PLATFORM" "$1")
+    containers+=("$c")
+    dk cp "$c:/sp-entrypoint" "$2"
+    dk rm -f "$c" >/dev/null
+}
 if [ -n "${SP_IMAGE:-}" ]; then
     final=$SP_IMAGE
     say "image: $final (given)"
 else
-    if [ ! -x "$MUSL_BIN" ]; then
-        say "building the static binary ($MUSL_BIN)"
-        cargo build --locked --release --target x86_64-unknown-linux-musl
+    if ! (cd dist 2>/dev/null && sha256sum -c --quiet SHA256SUMS 2>/dev/null) || [ ! -x "$DIST_BIN" ]; then
+        say "building the release binaries (scripts/release.sh)"
+        bash scripts/release.sh >"$tmp/release.log" 2>&1 || { tail -n 20 "$tmp/release.log"; die "scripts/release.sh failed"; }
     fi
-    final=sp-docker-smoke:final-$ID
-    version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-    revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    # The legacy builder (what a docker CLI without buildx runs) through release.sh, as a user
+    # would; then BuildKit, for comparison.
     t0=$(date +%s%N)
-    timeout 300 "${build[@]}" -q -f Dockerfile --build-arg BINARY_SOURCE=prebuilt \
-        --build-arg VERSION="$version" --build-arg REVISION="$revision" -t "$final" . >/dev/null
+    IMAGE_NAME=sp-docker-smoke-$ID TARGETS=$TRIPLE DOCKER=$DOCKER_BIN DOCKER_BUILDKIT=0 \
+        bash scripts/release.sh --images-only >"$tmp/release.log" 2>&1 ||
+        { cat "$tmp/release.log"; die "release.sh --images-only (legacy builder) failed"; }
+    final=sp-docker-smoke-$ID:$VERSION-$ARCH
     images+=("$final")
-    say "image: built from Dockerfile (BINARY_SOURCE=prebuilt) in $((($(date +%s%N) - t0) / 1000000)) ms"
+    if [ "$ARCH" = "$HOST_ARCH" ]; then images+=("sp-docker-smoke-$ID:$VERSION" "sp-docker-smoke-$ID:latest"); fi
+    say "image: $final from Dockerfile.dist (legacy builder, via release.sh --images-only) in $((($(date +%s%N) - t0) / 1000000)) ms"
+    bk=sp-docker-smoke:bk-$ID
+    timeout 300 "${build[@]}" -q -f Dockerfile.dist --platform "$PLATFORM" -t "$bk" "dist/linux-$ARCH" >/dev/null
+    images+=("$bk")
+
+    name="Dockerfile.dist: legacy builder and BuildKit give the $ARCH image with dist/'s binary"
+    extract "$final" "$tmp/legacy.bin"
+    extract "$bk" "$tmp/bk.bin"
+    archs="$(dk image inspect -f '{{.Os}}/{{.Architecture}}' "$final") $(dk image inspect -f '{{.Os}}/{{.Architecture}}' "$bk")"
+    if [ "$archs" = "$PLATFORM $PLATFORM" ] && cmp -s "$tmp/legacy.bin" "$DIST_BIN" && cmp -s "$tmp/bk.bin" "$DIST_BIN"; then
+        ok "$name"
+    else
+        nok "$name" "platforms: $archs"
+    fi
+fi
+
+name="the image holds a static $FILE_ARCH ELF binary"
+extract "$final" "$tmp/image.bin"
+desc=$(file -b "$tmp/image.bin" 2>/dev/null || echo "?")
+machine=$(elf_machine "$tmp/image.bin")
+if [ "$machine" = "$ELF_MACHINE" ] && case $desc in *"$FILE_ARCH"*"statically linked"*) true ;; *) false ;; esac; then
+    ok "$name" "e_machine $machine"
+else
+    nok "$name" "e_machine $machine; file: $desc"
+fi
+
+name="--version in the image names the version, revision and $TRIPLE"
+rc=0
+dk run --rm --platform "$PLATFORM" --entrypoint /sp-entrypoint "$final" --version >"$tmp/out" 2>&1 || rc=$?
+image_revision=$(sed -n 's/.*(rev \([^,]*\),.*/\1/p' "$tmp/out")
+if [ $rc = 0 ] && has "sp-entrypoint $VERSION (rev " && has ", $TRIPLE)" && [ -n "$image_revision" ]; then
+    ok "$name" "$(cat "$tmp/out")"
+else
+    nok "$name" "rc=$rc"
+fi
+
+if [ -z "${SP_IMAGE:-}" ]; then
+    name="labels from the build: version, revision, created, source"
+    label() { dk image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$1\"}}" "$final"; }
+    created_want=$(date -u -d "@$(git log -1 --format=%ct "$image_revision" 2>/dev/null || echo 0)" +%Y-%m-%dT%H:%M:%SZ)
+    if [ "$(label version)" = "$VERSION" ] && [ "$(label revision)" = "$image_revision" ] &&
+        [ "$(label created)" = "$created_want" ] &&
+        dk image inspect -f '{{json .Config.Labels}}' "$final" | grep -q '"org.opencontainers.image.source"'; then
+        ok "$name" "$(label version) $(label revision) $(label created)"
+    else
+        nok "$name" "version=$(label version) revision=$(label revision) (binary: $image_revision) created=$(label created) (commit: $created_want)"
+    fi
 fi
 
 # The test app: a static busybox (Debian's busybox-static) on top of the image.
@@ -152,18 +262,24 @@ cp "$busybox" "$app_ctx/bin/busybox"
 for a in sh sleep id cat stat tr head sha256sum cut; do ln -s busybox "$app_ctx/bin/$a"; done
 printf 'FROM %s\nCOPY bin/ /bin/\n' "$final" >"$app_ctx/Dockerfile"
 app=sp-docker-smoke:app-$ID
-timeout 300 "${build[@]}" -q -t "$app" "$app_ctx" >/dev/null
+timeout 300 "${build[@]}" -q --platform "$PLATFORM" -t "$app" "$app_ctx" >/dev/null
 images+=("$app")
 
-# The example app Dockerfile, with scratch as the app's base and busybox as the app.
-ex_ctx=$tmp/example
-mkdir -p "$ex_ctx/app"
-cp examples/Dockerfile "$ex_ctx/Dockerfile"
-cp "$busybox" "$ex_ctx/app/busybox"
-ln -s busybox "$ex_ctx/app/sh"
+# examples/Dockerfile as fly.toml builds it (the repository root as the context), with a local
+# static busybox image as the app's base instead of Docker Hub's busybox.
+base_ctx=$tmp/base
+mkdir -p "$base_ctx/bin"
+cp "$busybox" "$base_ctx/bin/busybox"
+for a in sh sleep id cat stat tr head sha256sum cut; do ln -s busybox "$base_ctx/bin/$a"; done
+printf 'FROM scratch\nCOPY bin/ /bin/\n' >"$base_ctx/Dockerfile"
+app_base=sp-docker-smoke:busybox-$ID
+timeout 300 "${build[@]}" -q --platform "$PLATFORM" -t "$app_base" "$base_ctx" >/dev/null
+images+=("$app_base")
 example=sp-docker-smoke:example-$ID
-timeout 300 "${build[@]}" -q --build-arg SP_ENTRYPOINT_IMAGE="$final" --build-arg APP_BASE=scratch \
-    -t "$example" "$ex_ctx" >/dev/null
+fly_dockerfile=$(sed -n 's/^[[:space:]]*dockerfile[[:space:]]*=[[:space:]]*"\(.*\)"[[:space:]]*$/\1/p' fly.toml)
+[ "$fly_dockerfile" = examples/Dockerfile ] || die "fly.toml builds '$fly_dockerfile', not examples/Dockerfile"
+timeout 300 "${build[@]}" -q --platform "$PLATFORM" -f "$fly_dockerfile" \
+    --build-arg SP_ENTRYPOINT_IMAGE="$final" --build-arg APP_BASE="$app_base" -t "$example" . >/dev/null
 images+=("$example")
 
 # ---- the fake cloud, HTTPS on loopback ----------------------------------------------------------
@@ -197,39 +313,33 @@ command -v curl >/dev/null || die "curl is needed to read the fake's /_fake/stat
 stat_of() { curl -sS --max-time 5 --cacert "$tmp/ca.pem" "$url/_fake/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 
 # ---- cases ---------------------------------------------------------------------------------------
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); printf 'ok    %-58s %s\n' "$1" "${2:-}"; }
-nok() {
-    fail=$((fail + 1))
-    printf 'FAIL  %-58s %s\n' "$1" "${2:-}"
-    if [ -s "$tmp/out" ]; then tail -n 15 "$tmp/out" | sed 's/^/      | /'; fi
-}
 net=(--network host -v "$tmp/ca.pem:/etc/sp/ca.pem:ro" -e SSL_CERT_FILE=/etc/sp/ca.pem
     -e SYSTEMPROMPT_API_URL="$url" -e SYSTEMPROMPT_USER_EMAIL="$EMAIL")
 # The app: prints what it got. The token itself only as a hash prefix. (Single quotes: it
 # expands in the container's shell.)
 # shellcheck disable=SC2016
-APP='echo "app: uid=$(id -u):$(id -g) pid=$$ ppid=$PPID init=$(head -c 32 /proc/1/cmdline | tr "\0" " ")email=$SYSTEMPROMPT_USER_EMAIL url=$SYSTEMPROMPT_API_URL token=$(printf %s "$SYSTEMPROMPT_API_TOKEN" | sha256sum | cut -c1-16)"'
+APP='echo "app: uid=$(id -u):$(id -g) pid=$$ ppid=$PPID init=$(head -c 80 /proc/1/cmdline | tr "\0" " ")email=$SYSTEMPROMPT_USER_EMAIL url=$SYSTEMPROMPT_API_URL token=$(printf %s "$SYSTEMPROMPT_API_TOKEN" | sha256sum | cut -c1-16)"'
 rc=0
 # run TOKEN DOCKER-RUN-ARGS...: `docker run --rm` with the token passed by name (not in argv).
 run() {
     local tok=$1
     shift
     rc=0
-    SYSTEMPROMPT_API_TOKEN=$tok timeout "$T" "$DOCKER_BIN" run --rm "${net[@]}" -e SYSTEMPROMPT_API_TOKEN "$@" \
+    SYSTEMPROMPT_API_TOKEN=$tok timeout "$T" "$DOCKER_BIN" run --rm --platform "$PLATFORM" "${net[@]}" -e SYSTEMPROMPT_API_TOKEN "$@" \
         >"$tmp/out" 2>&1 || rc=$?
     cat "$tmp/out" >>"$tmp/all"
 }
-has() { grep -qF -- "$1" "$tmp/out"; }
 app_ran_ok() { has "app: uid=$UID_GID " && has "email=$EMAIL url=$url token=$good_sha"; }
+# Is PID 1 the entrypoint? Under emulation its command line starts with the binfmt interpreter
+# (qemu's, with flag P: `INTERPRETER /sp-entrypoint ARGV0 ...`).
+pid1_is_entrypoint() { grep -qE 'init=(/[^ ]*qemu[^ ]* )?/sp-entrypoint ' "$tmp/out"; }
 
 name="https, good token: the app runs with the proven env"
 run "$good" "$app" sh -c "$APP"
 if [ $rc = 0 ] && app_ran_ok && has "credentials validated"; then ok "$name" "$(grep -o 'whoami_ms=[0-9.]*' "$tmp/out")"; else nok "$name" "rc=$rc"; fi
 
 name="as PID 1 the entrypoint supervises; the app is its child"
-if has "init=/sp-entrypoint" && has "ppid=1 " && ! has " pid=1 "; then ok "$name"; else nok "$name"; fi
+if pid1_is_entrypoint && has "ppid=1 " && ! has " pid=1 "; then ok "$name"; else nok "$name"; fi
 
 name="non-root: image USER $UID_GID, the app runs as it"
 user=$(dk image inspect -f '{{.Config.User}}' "$final")
@@ -253,7 +363,7 @@ if [ $rc = 69 ] && ! has "app:"; then ok "$name"; else nok "$name" "rc=$rc"; fi
 
 name="no credentials: exit 78, the app never runs"
 rc=0
-timeout "$T" "$DOCKER_BIN" run --rm --network host "$app" sh -c "$APP" >"$tmp/out" 2>&1 || rc=$?
+timeout "$T" "$DOCKER_BIN" run --rm --platform "$PLATFORM" --network host "$app" sh -c "$APP" >"$tmp/out" 2>&1 || rc=$?
 if [ $rc = 78 ] && ! has "app:" && has "SYSTEMPROMPT_API_TOKEN"; then ok "$name"; else nok "$name" "rc=$rc"; fi
 
 name="_FILE secret mounted read-only (Kubernetes style)"
@@ -274,14 +384,14 @@ if [ $rc = 0 ] && app_ran_ok && has "creds: 600"; then ok "$name"; else nok "$na
 
 name="docker run --init: the entrypoint execs the app under tini"
 run "$good" --init "$app" sh -c "$APP"
-if [ $rc = 0 ] && app_ran_ok && ! has "init=/sp-entrypoint"; then ok "$name"; else nok "$name" "rc=$rc"; fi
+if [ $rc = 0 ] && app_ran_ok && ! pid1_is_entrypoint; then ok "$name"; else nok "$name" "rc=$rc"; fi
 
 # stop_case NAME [DOCKER-RUN-ARGS...]: start `sleep`, wait until it runs, time `docker stop`.
 stop_case() {
     local name=$1 c=sp-docker-smoke-$ID-$RANDOM started=no t0 ms code
     shift
     containers+=("$c")
-    SYSTEMPROMPT_API_TOKEN=$good dk run -d --name "$c" "${net[@]}" -e SYSTEMPROMPT_API_TOKEN "$@" \
+    SYSTEMPROMPT_API_TOKEN=$good dk run -d --platform "$PLATFORM" --name "$c" "${net[@]}" -e SYSTEMPROMPT_API_TOKEN "$@" \
         "$app" sh -c 'echo app: started; exec sleep 300' >/dev/null
     for _ in $(seq 100); do
         if dk logs "$c" 2>&1 | grep -q "app: started"; then started=yes; break; fi
@@ -312,13 +422,70 @@ name="check --json in the bare image (--entrypoint /sp-entrypoint)"
 run "$good" --entrypoint /sp-entrypoint "$final" check --json
 if [ $rc = 0 ] && has '"validated":true' && ! has "$good"; then ok "$name"; else nok "$name" "rc=$rc"; fi
 
-name="examples/Dockerfile: ENTRYPOINT and CMD, the app runs"
+name="examples/Dockerfile: ENTRYPOINT and CMD, the app runs with the proven env"
 meta=$(dk image inspect -f '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}}' "$example")
-run "$good" "$example" /app/sh -c "$APP"
-if [ "$meta" = '["/sp-entrypoint","--"] ["/app/server","--port","8080"] 65532:65532' ] && [ $rc = 0 ] && app_ran_ok; then
+run "$good" "$example" sh -c "$APP"
+if [ "$meta" = '["/sp-entrypoint","--"] ["/app/server"] 65532:65532' ] && [ $rc = 0 ] && app_ran_ok; then
     ok "$name"
 else
     nok "$name" "rc=$rc config: $meta"
+fi
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+name="examples/Dockerfile, default CMD: /healthz served behind the entrypoint"
+port=$(free_port)
+c=sp-docker-smoke-$ID-example
+containers+=("$c")
+# PORT as [IP:]PORT (busybox httpd -p): loopback only.
+SYSTEMPROMPT_API_TOKEN=$good dk run -d --platform "$PLATFORM" --name "$c" "${net[@]}" \
+    -e SYSTEMPROMPT_API_TOKEN -e PORT="127.0.0.1:$port" "$example" >/dev/null
+body=
+for _ in $(seq 300); do
+    body=$(curl -sf --max-time 2 "http://127.0.0.1:$port/healthz" || true)
+    [ "$body" = ok ] && break
+    [ "$(dk inspect -f '{{.State.Running}}' "$c")" = true ] || break
+    sleep 0.1
+done
+dk logs "$c" >"$tmp/out" 2>&1 || true
+cat "$tmp/out" >>"$tmp/all"
+if [ "$body" = ok ] && has "credentials validated"; then ok "$name" "127.0.0.1:$port/healthz: $body"; else nok "$name" "healthz: '$body'"; fi
+dk rm -f "$c" >/dev/null 2>&1 || true
+
+# The README's CI recipe, as written (the block after `<!-- recipe: ci-check -->`), with IMAGE
+# set; `docker` gets `--network host` (the fake cloud is on the host's loopback) and the
+# platform added after its subcommand, nothing else.
+recipe=$(awk '/<!-- recipe: ci-check -->/ { f = 1; next } f && /^```/ { if (g) exit; g = 1; next } g { print }' README.md)
+ci_check() { # TOKEN URL TIMEOUT
+    rc=0
+    IMAGE=$final SYSTEMPROMPT_API_TOKEN=$1 SYSTEMPROMPT_USER_EMAIL=$EMAIL SYSTEMPROMPT_API_URL=$2 \
+        SYSTEMPROMPT_WHOAMI_TIMEOUT=$3 SSL_CERT_FILE=$tmp/ca.pem PLATFORM=$PLATFORM DOCKER_BIN=$DOCKER_BIN \
+        timeout "$T" bash -c 'docker() { local sub=$1; shift; "$DOCKER_BIN" "$sub" --network host --platform "$PLATFORM" "$@"; }
+'"$recipe" >"$tmp/out" 2>&1 || rc=$?
+    cat "$tmp/out" >>"$tmp/all"
+}
+name="README CI recipe (docker run ... check): passes URL, CA and timeout"
+if [ -z "$recipe" ] || ! grep -q -- '--entrypoint /sp-entrypoint' <<<"$recipe"; then
+    nok "$name" "no recipe block in README.md"
+else
+    before=$(stat_of requests)
+    ci_check "$good" "$url" 30
+    good_rc=$rc
+    after=$(stat_of requests)
+    good_out=$(cat "$tmp/out")
+    ci_check "$bad" "$url" 30
+    bad_rc=$rc
+    closed=$(free_port)
+    t0=$(date +%s%N)
+    ci_check "$good" "http://127.0.0.1:$closed" 2
+    down_rc=$rc
+    down_ms=$((($(date +%s%N) - t0) / 1000000))
+    if [ $good_rc = 0 ] && grep -q '^validated: *yes' <<<"$good_out" && [ "$after" -gt "$before" ] &&
+        [ $bad_rc = 77 ] && [ $down_rc = 69 ] && [ $down_ms -lt 20000 ]; then
+        ok "$name" "good: 0, refused: 77, API down with a 2 s budget: 69 in $down_ms ms"
+    else
+        nok "$name" "good: $good_rc (requests $before->$after), refused: $bad_rc, down: $down_rc in $down_ms ms"
+    fi
 fi
 
 name="no token in any output (entrypoint, app, fake cloud)"
@@ -326,6 +493,6 @@ rm -f "$tmp/out"
 if ! grep -qF -e "$good" -e "$bad" -e "$expired" "$tmp/all" "$tmp/fake.out" "$tmp/fake.err"; then ok "$name"; else nok "$name"; fi
 
 size=$(dk image inspect -f '{{.Size}}' "$final")
-say "image size: $size bytes ($((size / 1024)) KiB): $final"
+say "image size ($PLATFORM): $size bytes ($((size / 1024)) KiB): $final"
 say "$pass passed, $fail failed"
 [ "$fail" = 0 ]

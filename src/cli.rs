@@ -13,6 +13,17 @@ use crate::config::CliValues;
 use crate::config::spec::{self, Kind};
 use crate::error::exit;
 
+/// What `--version` prints after the name: the version, the git revision it was built from and
+/// the target triple (embedded by build.rs; no build time, so builds are reproducible).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (rev ",
+    env!("SP_ENTRYPOINT_REVISION"),
+    ", ",
+    env!("SP_ENTRYPOINT_TARGET"),
+    ")"
+);
+
 /// The whole help epilogue: variables, then the exit-code table.
 fn after_help() -> String {
     format!("{}\n\n{}", spec::environment_help(), exit::table())
@@ -53,7 +64,7 @@ fn option_args() -> Vec<Arg> {
 /// The clap command: `[OPTIONS] [--] COMMAND [ARGS]...` or `[OPTIONS] check [--json]`.
 pub fn command() -> Command {
     Command::new("sp-entrypoint")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(VERSION)
         .about("Validate SystemPrompt Cloud credentials at container boot, prove them with one whoami call, then run the app.")
         .override_usage("sp-entrypoint [OPTIONS] [--] COMMAND [ARGS]...\n       sp-entrypoint [OPTIONS] check [--json]")
         .after_help(after_help())

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use crate::config::vars;
+use crate::platform::Platform;
 
 /// The exit-code table (sysexits.h where one fits, shell conventions for the rest): one list,
 /// from which the constants and the table of `--help` come; a test checks README's table
@@ -95,23 +96,28 @@ pub enum Error {
 
     /// The token's `exp` is in the past; nothing was sent.
     #[error(
-        "{token} expired at {expired_at} ({ago} ago); log in again (`just login`) and update the secret",
-        token = vars::API_TOKEN.var
+        "{token} expired at {expired_at} ({ago} ago); log in again (`just login`; the new token is the `api_token` in the .systemprompt/credentials.json it writes), then {rotate}",
+        token = vars::API_TOKEN.var,
+        rotate = .platform.rotate_token()
     )]
     Expired {
         /// RFC 3339 time of expiry.
         expired_at: String,
         /// Human duration since expiry, e.g. `2h 5m`.
         ago: String,
+        /// Where the container runs: the fix names its way to rotate the token.
+        platform: Platform,
     },
 
     /// The API answered 401 or 403.
-    #[error("the API refused the token (HTTP {status}{}); check {token} and {api_url}, or log in again", detail_suffix(.detail), token = vars::API_TOKEN.var, api_url = vars::API_URL.var)]
+    #[error("the API refused the token (HTTP {status}{}); check {token} and {api_url}; for a new token, log in again (`just login`), then {rotate}", detail_suffix(.detail), token = vars::API_TOKEN.var, api_url = vars::API_URL.var, rotate = .platform.rotate_token())]
     Rejected {
         /// 401 or 403.
         status: u16,
         /// The error message from the body, when there was one (never echoes the token).
         detail: String,
+        /// Where the container runs: the fix names its way to rotate the token.
+        platform: Platform,
     },
 
     /// whoami succeeded for another account.
@@ -244,6 +250,44 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::exit;
+    use super::{Error, Platform};
+
+    #[test]
+    fn token_fixes_explain_login_and_name_the_platforms_rotation() {
+        for platform in [Platform::Fly, Platform::Kubernetes, Platform::Docker] {
+            let expired = Error::Expired {
+                expired_at: "2026-01-01T00:00:00Z".into(),
+                ago: "2h".into(),
+                platform,
+            }
+            .to_string();
+            let rejected = Error::Rejected {
+                status: 401,
+                detail: String::new(),
+                platform,
+            }
+            .to_string();
+            for message in [&expired, &rejected] {
+                assert!(message.contains("`just login`"), "{message}");
+                assert!(message.ends_with(platform.rotate_token()), "{message}");
+            }
+            assert!(expired.contains("`api_token`"), "{expired}");
+        }
+        let fly = Error::Expired {
+            expired_at: String::new(),
+            ago: String::new(),
+            platform: Platform::Fly,
+        }
+        .to_string();
+        assert!(fly.contains("fly secrets set --stage"), "{fly}");
+        let docker = Error::Expired {
+            expired_at: String::new(),
+            ago: String::new(),
+            platform: Platform::Docker,
+        }
+        .to_string();
+        assert!(!docker.contains("fly "), "{docker}");
+    }
 
     /// The rows of README's "Exit codes" table: (code, meaning without backticks).
     fn readme_rows() -> Vec<(String, String)> {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod exec;
 pub mod init;
 pub mod logging;
+pub mod platform;
 pub mod stop;
 pub mod timefmt;
 pub mod token;
@@ -258,13 +259,15 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
         Expiry::Expired { ago } => Err(Error::Expired {
             expired_at: timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
             ago: timefmt::human_duration(ago),
+            platform: cfg.platform,
         }),
         Expiry::ExpiresSoon { remaining } => {
             tracing::warn!(
-                "{} expires in {} (at {}); log in again soon and update the secret",
+                "{} expires in {} (at {}); log in again soon (`just login`), then {}",
                 vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
-                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now))
+                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+                cfg.platform.rotate_token()
             );
             Ok(())
         }
@@ -296,6 +299,7 @@ fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, R
         token: &cfg.token,
         budget: cfg.whoami_timeout,
         ssl_cert_file: cfg.ssl_cert_file.clone(),
+        platform: cfg.platform,
     };
     let outcome = runtime.block_on(async {
         tokio::select! {

@@ -90,8 +90,7 @@ impl fmt::Display for JwtPart {
     }
 }
 
-const COPY_HINT: &str =
-    "copy the whole token again (sp_live_eyJ...) from `just login`'s credentials.json";
+const COPY_HINT: &str = "copy the whole token again (sp_live_eyJ...): the `api_token` of the .systemprompt/credentials.json that `just login` writes";
 
 /// Why a token is malformed. Messages never include any part of the token; each says what is
 /// wrong and what to do. They are written to follow `SYSTEMPROMPT_API_TOKEN: `.

@@ -27,6 +27,7 @@ use reqwest::{Client, Response, StatusCode, Url};
 
 use crate::config::vars;
 use crate::error::{ConfigProblem, Error};
+use crate::platform::Platform;
 use crate::token::Secret;
 use policy::{Jitter, Tuning, Wait};
 
@@ -86,6 +87,8 @@ pub struct Request<'a> {
     pub budget: Duration,
     /// Extra PEM roots (`SSL_CERT_FILE`).
     pub ssl_cert_file: Option<PathBuf>,
+    /// Where the container runs (the fix in a refusal names its way to rotate the token).
+    pub platform: Platform,
 }
 
 /// The account whoami answered with.
@@ -184,7 +187,11 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
                 });
             }
             Outcome::Fatal(Fatal::Rejected { status, detail }) => {
-                return Err(Error::Rejected { status, detail });
+                return Err(Error::Rejected {
+                    status,
+                    detail,
+                    platform: req.platform,
+                });
             }
             Outcome::Fatal(Fatal::Protocol(reason)) => {
                 return Err(Error::Protocol {

@@ -130,11 +130,39 @@ fn help_and_version() {
     out.code(0)
         .stdout_has("SYSTEMPROMPT_API_TOKEN_FILE")
         .stdout_has("EXIT CODES");
-    Test::new()
-        .args(["--version"])
-        .run()
-        .code(0)
-        .stdout_has(env!("CARGO_PKG_VERSION"));
+    let out = Test::new().args(["--version"]).run();
+    out.code(0);
+    // `sp-entrypoint VERSION (rev REVISION, TARGET)`: the target is the binary's own (the
+    // aarch64 build under emulation in CI), the revision the commit it was built from.
+    let line = out.stdout.trim_end();
+    let rest = line
+        .strip_prefix(concat!(
+            "sp-entrypoint ",
+            env!("CARGO_PKG_VERSION"),
+            " (rev "
+        ))
+        .unwrap_or_else(|| panic!("--version: {line:?}"));
+    let (revision, target) = rest
+        .strip_suffix(')')
+        .and_then(|r| r.split_once(", "))
+        .unwrap_or_else(|| panic!("--version: {line:?}"));
+    assert!(
+        target.ends_with("-linux-musl") || target.ends_with("-linux-gnu"),
+        "--version target: {line:?}"
+    );
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(head) if std::env::var_os("SP_ENTRYPOINT_REVISION").is_none() => {
+            assert_eq!(revision, head, "--version revision: {line:?}");
+        }
+        _ => assert!(!revision.is_empty(), "--version revision: {line:?}"),
+    }
 }
 
 // ---- configuration (78) ----------------------------------------------------------------------
@@ -375,6 +403,51 @@ fn expired_token_is_refused_with_zero_requests() {
         .args(["true"])
         .run();
     out.code(77);
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn fixes_name_the_platforms_own_commands() {
+    // The platform comes from the environment: FLY_APP_NAME (Fly.io), KUBERNETES_SERVICE_HOST
+    // (Kubernetes), else Docker.
+    let platforms = [
+        (
+            "FLY_APP_NAME",
+            "fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... && fly deploy",
+            "fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... && fly deploy",
+        ),
+        (
+            "KUBERNETES_SERVICE_HOST",
+            "secretKeyRef",
+            "kubectl rollout restart",
+        ),
+        (
+            "HOSTNAME",
+            "docker run -e SYSTEMPROMPT_API_TOKEN",
+            "restart the container",
+        ),
+    ];
+    let fake = cloud(vec![]);
+    let expired = fake.token(EMAIL, -60);
+    for (var, set_fix, rotate_fix) in platforms {
+        let missing = Test::new().env(var, "x").args(["true"]).run();
+        missing.code(78).stderr_has(set_fix);
+        let other = if var == "FLY_APP_NAME" {
+            "kubectl"
+        } else {
+            "fly "
+        };
+        assert!(!missing.stderr.contains(other), "{var}: {}", missing.stderr);
+        Test::new()
+            .cloud(&fake)
+            .token(&expired)
+            .env(var, "x")
+            .args(["true"])
+            .run()
+            .code(77)
+            .stderr_has("`just login`")
+            .stderr_has(rotate_fix);
+    }
     assert_eq!(fake.requests(), 0);
 }
 

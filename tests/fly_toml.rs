@@ -1,7 +1,10 @@
 //! fly.toml, checked without flyctl: the keys the Deploy section of the README relies on. The
 //! release command must run behind the entrypoint (the app Dockerfile fly.toml builds has
 //! `ENTRYPOINT ["/sp-entrypoint", "--"]`), the stop signal and timeout are explicit, nothing
-//! bypasses the entrypoint, and no credential is in the file.
+//! bypasses the entrypoint, no credential is in the file, secrets are rotated staged and then
+//! deployed, the health check's grace outlasts the whoami budget, a restart policy is set, and
+//! what the Dockerfile copies is in the build context. (scripts/docker-smoke.sh builds that
+//! Dockerfile from the repository root, as `fly deploy` does, and runs it.)
 
 use std::path::Path;
 
@@ -160,11 +163,15 @@ fn no_credentials_in_the_file() {
     }
     // Not even in a comment: a JWT starts with `eyJ` (base64 of `{"`).
     assert!(!read("fly.toml").contains("eyJ"), "fly.toml holds a token");
-    // The file says how the secrets are set.
+    // The file says how the secrets are set: staged, then deployed, so that the
+    // release_command checks them (a plain `fly secrets set` restarts without a deploy).
+    let text = read("fly.toml");
+    let staged = text
+        .find("fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... SYSTEMPROMPT_USER_EMAIL=...")
+        .expect("fly.toml documents `fly secrets set --stage ...`");
     assert!(
-        read("fly.toml")
-            .contains("fly secrets set SYSTEMPROMPT_API_TOKEN=... SYSTEMPROMPT_USER_EMAIL=..."),
-        "fly.toml documents `fly secrets set`"
+        text[staged..].contains("fly deploy"),
+        "fly.toml: `fly deploy` after the staged secrets"
     );
     let url = string(env, "SYSTEMPROMPT_API_URL");
     assert!(url.starts_with("https://"), "SYSTEMPROMPT_API_URL {url}");
@@ -202,6 +209,167 @@ fn http_service_has_a_check() {
             );
         }
     }
+}
+
+/// Seconds in a Fly duration string: `45s`, `2m`, `1m30s`, `500ms` (rounded up).
+fn seconds(d: &str) -> u64 {
+    let mut total_ms = 0u64;
+    let mut num = String::new();
+    let mut chars = d.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().unwrap_or_else(|_| panic!("duration {d:?}"));
+        num.clear();
+        let unit_ms = match c {
+            'h' => 3_600_000,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            'm' => 60_000,
+            's' => 1_000,
+            _ => panic!("duration {d:?}: unit {c:?}"),
+        };
+        total_ms += n * unit_ms;
+    }
+    assert!(num.is_empty(), "duration {d:?}: a number without a unit");
+    total_ms.div_ceil(1_000)
+}
+
+#[test]
+fn health_check_grace_outlasts_the_whoami_budget() {
+    let fly = fly();
+    // The budget the Machines run with: [env], else the entrypoint's default (30 s).
+    let budget: u64 = table(&fly, "env")
+        .get("SYSTEMPROMPT_WHOAMI_TIMEOUT")
+        .and_then(Value::as_str)
+        .map_or(30, |v| {
+            v.trim()
+                .parse()
+                .expect("SYSTEMPROMPT_WHOAMI_TIMEOUT: seconds")
+        });
+    let checks = table(&fly, "http_service")
+        .get("checks")
+        .and_then(Value::as_array)
+        .expect("[[http_service.checks]]");
+    for check in checks {
+        let grace = check
+            .get("grace_period")
+            .and_then(Value::as_str)
+            .expect("check.grace_period");
+        assert!(
+            seconds(grace) > budget,
+            "grace_period {grace} is not longer than the whoami budget ({budget} s): a slow \
+             API at boot would fail the check"
+        );
+    }
+}
+
+#[test]
+fn a_restart_policy_is_set() {
+    let fly = fly();
+    let restarts = fly
+        .get("restart")
+        .and_then(Value::as_array)
+        .expect("[[restart]]");
+    assert!(!restarts.is_empty(), "[[restart]] is empty");
+    for r in restarts {
+        let policy = r
+            .get("policy")
+            .and_then(Value::as_str)
+            .expect("restart.policy");
+        assert!(
+            ["on-failure", "always"].contains(&policy),
+            "restart.policy {policy:?}: a Machine whose boot fails must be retried"
+        );
+        if policy == "on-failure" {
+            let retries = r
+                .get("retries")
+                .and_then(Value::as_integer)
+                .expect("restart.retries");
+            assert!(retries > 0, "restart.retries {retries}");
+        }
+    }
+}
+
+/// The sources of the `COPY` lines (not `--from=`) of a Dockerfile.
+fn copy_sources(dockerfile: &str) -> Vec<String> {
+    dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.to_ascii_uppercase().starts_with("COPY "))
+        .filter(|l| !l.contains("--from="))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().skip(1).collect();
+            let n = words.len().saturating_sub(1);
+            words
+                .into_iter()
+                .take(n)
+                .filter(|w| !w.starts_with("--"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_app_image_builds_from_the_repository() {
+    let fly = fly();
+    let dockerfile = string(table(&fly, "build"), "dockerfile");
+    let sources = copy_sources(&read(dockerfile));
+    assert!(!sources.is_empty(), "{dockerfile}: copies no app");
+    let ignore = read(".dockerignore");
+    for src in &sources {
+        // `fly deploy` sends the repository root as the context.
+        assert!(
+            root().join(src).exists(),
+            "{dockerfile}: COPY {src}: not in the repository"
+        );
+        // The allow-list .dockerignore must let it in.
+        let allowed = ignore.lines().map(str::trim).any(|l| {
+            l.strip_prefix('!').is_some_and(|p| {
+                src.trim_end_matches('/')
+                    .starts_with(p.trim_end_matches('/'))
+            })
+        });
+        assert!(
+            allowed,
+            "{dockerfile}: COPY {src}: .dockerignore keeps it out of the context"
+        );
+    }
+    // The app serves the path the check probes.
+    let path = table(&fly, "http_service")["checks"][0]["path"]
+        .as_str()
+        .expect("check path")
+        .to_owned();
+    assert!(
+        root()
+            .join("examples/app/www")
+            .join(path.trim_start_matches('/'))
+            .is_file(),
+        "the example app does not serve {path}"
+    );
+    // The sp-entrypoint image it builds on is this release.
+    let image = string(table(table(&fly, "build"), "args"), "SP_ENTRYPOINT_IMAGE");
+    assert!(
+        image.ends_with(concat!(":", env!("CARGO_PKG_VERSION"))),
+        "SP_ENTRYPOINT_IMAGE {image}: tag it with this release, {}",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
+fn durations_and_copy_sources_parse() {
+    assert_eq!(seconds("45s"), 45);
+    assert_eq!(seconds("1m30s"), 90);
+    assert_eq!(seconds("500ms"), 1);
+    assert_eq!(
+        copy_sources("FROM x\nCOPY --chown=1:1 a/ b /dst/\nCOPY --from=y /s /s\n"),
+        ["a/", "b"]
+    );
 }
 
 #[test]

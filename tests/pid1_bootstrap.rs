@@ -40,9 +40,10 @@ fn as_pid1_sigterm_stops_an_app_without_a_handler_with_143() {
 fn as_pid1_the_supervisor_keeps_no_token_in_its_environment() {
     let fake = cloud(vec![]);
     let dir = scratch("environ");
-    // The app inspects its parent, the supervisor (PID 1 after the hand-off).
+    // The app inspects its parent, the supervisor (PID 1 after the hand-off), once the
+    // hand-off has happened (polling up to 5 s: the app may run before its parent re-executes).
     let script = format!(
-        "tr '\\0' '\\n' < /proc/1/environ > {d}/environ; tr '\\0' ' ' < /proc/1/cmdline > {d}/cmdline; echo \"$SYSTEMPROMPT_API_TOKEN\" | wc -c > {d}/app-token-len",
+        "i=0; while [ $i -lt 500 ] && ! grep -q __supervise /proc/1/cmdline 2>/dev/null; do i=$((i+1)); sleep 0.01; done; tr '\\0' '\\n' < /proc/1/environ > {d}/environ; tr '\\0' ' ' < /proc/1/cmdline > {d}/cmdline; echo \"$SYSTEMPROMPT_API_TOKEN\" | wc -c > {d}/app-token-len",
         d = dir.display()
     );
     let t = Test::new().cloud(&fake).args(["sh", "-c", &script]);

@@ -18,6 +18,7 @@ use super::validate::{
     validate_email,
 };
 use crate::error::Error;
+use crate::platform::Platform;
 use crate::token::{Claims, Secret};
 
 /// How the entrypoint runs the app.
@@ -95,6 +96,8 @@ pub struct Config {
     pub scrub_token: bool,
     /// `SSL_CERT_FILE`, when set (not empty).
     pub ssl_cert_file: Option<PathBuf>,
+    /// Where the container runs (from the environment): fixes name the platform's commands.
+    pub platform: Platform,
 }
 
 /// What [`load`] gives: the logging settings, always, and the configuration with the warnings
@@ -118,6 +121,10 @@ pub struct Loaded {
 /// message or warning contains the token.
 pub fn load(cli: &CliValues, env: &[(String, String)], read_file: ReadFile<'_>) -> Loaded {
     let mut r = Report::default();
+    r.set_platform(Platform::detect(|name| {
+        env.iter()
+            .any(|(k, _)| AsRef::<std::ffi::OsStr>::as_ref(k) == name)
+    }));
     let mut env = Env::read(env).unwrap_or_else(|e| {
         // Unreachable with string values and de-duplicated names; reported, not panicked.
         r.problem(
@@ -391,6 +398,7 @@ impl Report {
             grace,
             scrub_token,
             ssl_cert_file,
+            platform: self.platform.unwrap_or(Platform::Docker),
         }
     }
 }

@@ -118,6 +118,9 @@ pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
 /// Problems and warnings collected while loading.
 #[derive(Default)]
 pub struct Report {
+    /// Where the container runs (`None`: not detected, taken as Docker): the fixes name its
+    /// own way to set a variable.
+    pub platform: Option<crate::platform::Platform>,
     /// Every problem, in the order found.
     pub problems: Vec<ConfigProblem>,
     /// Warnings to log when the configuration is valid.
@@ -141,6 +144,27 @@ pub(super) struct Required {
 }
 
 /// The problem of a variable that holds the token (or a value with the token inside).
+/// How to set a required variable that is missing, in the platform's own terms (`None`: not
+/// detected, taken as Docker).
+pub(super) fn set_it(
+    platform: Option<crate::platform::Platform>,
+    var: &str,
+    file_var: &str,
+) -> String {
+    use crate::platform::Platform;
+    match platform.unwrap_or(Platform::Docker) {
+        Platform::Fly => format!(
+            "set it as a secret (`fly secrets set --stage {var}=... && fly deploy`), or set {file_var} to a file holding it"
+        ),
+        Platform::Kubernetes => format!(
+            "set it from a Secret (`env: valueFrom: secretKeyRef`), or mount the Secret as a volume and set {file_var} to the file"
+        ),
+        Platform::Docker => format!(
+            "pass it to the container (`docker run -e {var}`, with {var} set where docker runs), or mount a file holding it and set {file_var} to its path"
+        ),
+    }
+}
+
 pub(super) fn token_elsewhere() -> String {
     format!(
         "holds what looks like the API token; put the token in {} (or a file named by {}) and give this variable its own value",
@@ -150,6 +174,11 @@ pub(super) fn token_elsewhere() -> String {
 }
 
 impl Report {
+    /// Record where the container runs: the fixes name its own way to set a variable.
+    pub fn set_platform(&mut self, platform: crate::platform::Platform) {
+        self.platform = Some(platform);
+    }
+
     /// Record a problem with `var` (a variable, an option, or `--option / VARIABLE`).
     pub fn problem(&mut self, var: &str, message: impl Into<String>) {
         self.problems.push(ConfigProblem {
@@ -232,9 +261,7 @@ impl Report {
             (None, None) => {
                 self.problem(
                     var,
-                    format!(
-                        "not set; set it (fly secrets set {var}=...) or {file_var} to a file holding it"
-                    ),
+                    format!("not set; {}", set_it(self.platform, var, file_var)),
                 );
                 None
             }

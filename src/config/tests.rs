@@ -269,11 +269,11 @@ fn missing_token_and_email_messages() {
             vec![
                 ConfigProblem {
                     var: vars::API_TOKEN.var.into(),
-                    message: "not set; set it (fly secrets set SYSTEMPROMPT_API_TOKEN=...) or SYSTEMPROMPT_API_TOKEN_FILE to a file holding it".into(),
+                    message: "not set; pass it to the container (`docker run -e SYSTEMPROMPT_API_TOKEN`, with SYSTEMPROMPT_API_TOKEN set where docker runs), or mount a file holding it and set SYSTEMPROMPT_API_TOKEN_FILE to its path".into(),
                 },
                 ConfigProblem {
                     var: vars::USER_EMAIL.var.into(),
-                    message: "not set; set it (fly secrets set SYSTEMPROMPT_USER_EMAIL=...) or SYSTEMPROMPT_USER_EMAIL_FILE to a file holding it".into(),
+                    message: "not set; pass it to the container (`docker run -e SYSTEMPROMPT_USER_EMAIL`, with SYSTEMPROMPT_USER_EMAIL set where docker runs), or mount a file holding it and set SYSTEMPROMPT_USER_EMAIL_FILE to its path".into(),
                 },
             ]
         );
@@ -284,6 +284,42 @@ fn missing_token_and_email_messages() {
         ),
         "{shown}"
     );
+}
+
+#[test]
+fn missing_variables_name_the_platforms_own_way_to_set_them() {
+    // Fly.io: FLY_APP_NAME is set on every Machine (even empty counts).
+    let fly = problems(&env(&[("FLY_APP_NAME", "")]));
+    assert_eq!(fly.len(), 2, "{fly:#?}");
+    assert!(
+        fly[0]
+            .message
+            .contains("`fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... && fly deploy`"),
+        "{fly:#?}"
+    );
+    // Kubernetes: KUBERNETES_SERVICE_HOST is set in every pod.
+    let k8s = problems(&env(&[("KUBERNETES_SERVICE_HOST", "10.0.0.1")]));
+    assert!(k8s[1].message.contains("secretKeyRef"), "{k8s:#?}");
+    assert!(!k8s[1].message.contains("fly "), "{k8s:#?}");
+    // Anything else: Docker.
+    let docker = problems(&env(&[]));
+    assert!(
+        docker[0]
+            .message
+            .contains("docker run -e SYSTEMPROMPT_API_TOKEN")
+    );
+    for p in [&fly, &k8s, &docker] {
+        assert!(
+            p[0].message.contains("SYSTEMPROMPT_API_TOKEN_FILE"),
+            "{p:#?}"
+        );
+    }
+    // And the loaded configuration carries the platform to the later fixes.
+    let cli = CliValues::default();
+    let (c, _) = ok(&cli, &with(good_env(), "FLY_APP_NAME", "my-app"));
+    assert_eq!(c.platform, crate::platform::Platform::Fly);
+    let (c, _) = ok(&cli, &good_env());
+    assert_eq!(c.platform, crate::platform::Platform::Docker);
 }
 
 #[test]

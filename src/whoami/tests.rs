@@ -151,6 +151,7 @@ fn call_with(
         token: &token,
         budget,
         ssl_cert_file,
+        platform: crate::platform::Platform::Fly,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -265,10 +266,25 @@ fn rejected_401_is_not_retried_and_never_echoes_the_token() {
     match res {
         Err(e @ Error::Rejected { .. }) => {
             assert_eq!(e.code(), 77);
-            let Error::Rejected { status, detail } = &e else {
+            let Error::Rejected {
+                status,
+                detail,
+                platform,
+            } = &e
+            else {
                 unreachable!()
             };
             assert_eq!((*status, detail.as_str()), (401, "bad token ***"));
+            // The fix is the platform's (the request says Fly.io): staged, then deployed.
+            assert_eq!(*platform, crate::platform::Platform::Fly);
+            let message = e.to_string();
+            assert!(
+                message.contains("`just login`")
+                    && message.contains(
+                        "fly secrets set --stage SYSTEMPROMPT_API_TOKEN=... && fly deploy"
+                    ),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -286,6 +302,7 @@ fn forbidden_403_with_plain_text_detail() {
         Err(Error::Rejected {
             status: 403,
             detail,
+            ..
         }) => assert_eq!(detail, "account suspended"),
         other => panic!("{other:?}"),
     }
@@ -512,6 +529,7 @@ fn urls_and_tokens_that_must_not_be_sent() {
         token: &token,
         budget: BUDGET,
         ssl_cert_file: None,
+        platform: crate::platform::Platform::Docker,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
