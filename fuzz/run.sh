@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(token validators config_load timefmt whoami_answer)
+[ ${#targets[@]} -gt 0 ] || targets=(token validators config_load timefmt whoami_answer redact)
 mkdir -p fuzz/logs
 failed=0
 for t in "${targets[@]}"; do

@@ -39,7 +39,7 @@ fn option_args() -> Vec<Arg> {
                 None => arg,
             };
             match s.kind {
-                Kind::YesNo => arg.action(ArgAction::SetTrue),
+                Kind::YesNo | Kind::ExactlyOne => arg.action(ArgAction::SetTrue),
                 Kind::Path => arg.value_parser(value_parser!(PathBuf)),
                 Kind::Choice {
                     values,
@@ -98,7 +98,7 @@ fn values(m: &ArgMatches) -> CliValues {
     let mut cli = CliValues::default();
     for (s, o) in spec::with_options() {
         let value = match s.kind {
-            Kind::YesNo => m.get_flag(o.long).then(|| OsString::from("1")),
+            Kind::YesNo | Kind::ExactlyOne => m.get_flag(o.long).then(|| OsString::from("1")),
             Kind::Path => m
                 .get_one::<PathBuf>(o.long)
                 .map(|p| p.clone().into_os_string()),

@@ -1,5 +1,6 @@
 //! The credentials, in memory, with exactly the schema of `.systemprompt/credentials.json`, and
-//! the one way to write them to disk: mode 0600 from creation, atomically, never through a symlink.
+//! the one way to write them to disk: mode 0600 from creation, atomically, never through a symlink,
+//! never over something that is not a regular file (a FIFO, a device such as `/dev/null`).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::Error;
 use crate::timefmt;
-use crate::token::Secret;
+use crate::token::{self, Secret};
 
 /// The credentials as the SystemPrompt CLI reads them. `Serialize` gives the file's exact schema;
 /// `Debug` redacts the token (it is a [`Secret`]).
@@ -22,25 +23,39 @@ pub struct Credentials {
     pub api_token: Secret,
     /// The API endpoint.
     pub api_url: String,
-    /// Login time, RFC 3339 UTC: the token's `iat`, otherwise the time of the bootstrap.
+    /// Login time, RFC 3339 UTC: the token's `iat` when it is a sane past instant, otherwise
+    /// the time of the bootstrap ([`crate::token::login_time`]).
     pub authenticated_at: String,
-    /// The account email.
+    /// The account email: the server's `user.email` after a successful whoami (as the app's own
+    /// login writes it), else the configured one.
     pub user_email: String,
-    /// When whoami last succeeded, RFC 3339 UTC; `null` when it was not validated. A recent value
-    /// lets the upstream CLI skip its own whoami round trip.
+    /// When whoami last succeeded, RFC 3339 UTC; `null` when it was not validated, or when the
+    /// app would not have parsed the answer. A recent value lets the app skip its own whoami.
     pub last_validated_at: Option<String>,
 }
 
+/// What a successful whoami adds to the credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Proven<'a> {
+    /// The server's `user.email`.
+    pub email: &'a str,
+    /// When it succeeded, only when the app would also have parsed the answer (seconds since
+    /// the epoch); `None` withholds `last_validated_at`.
+    pub validated_at: Option<u64>,
+}
+
 impl Credentials {
-    /// The credentials of `cfg`: `authenticated_at` is the token's `iat`, else `now`;
-    /// `last_validated_at` is `validated_at`, when whoami proved them.
-    pub fn new(cfg: &Config, now: u64, validated_at: Option<u64>) -> Credentials {
+    /// The credentials of `cfg` at `now`: `authenticated_at` is the token's `iat` when it is a
+    /// sane past instant, else `now`. After a successful whoami (`proven`), the server's email
+    /// and, when given, `last_validated_at`; without one (the escape hatch), the configured
+    /// email and no `last_validated_at`.
+    pub fn new(cfg: &Config, now: u64, proven: Option<Proven<'_>>) -> Credentials {
         Credentials {
             api_token: Secret::new(cfg.token.expose().to_owned()),
             api_url: cfg.api_url.clone(),
-            authenticated_at: timefmt::rfc3339(cfg.claims.iat.unwrap_or(now)),
-            user_email: cfg.email.clone(),
-            last_validated_at: validated_at.map(timefmt::rfc3339),
+            authenticated_at: timefmt::rfc3339(token::login_time(&cfg.claims, now)),
+            user_email: proven.map_or_else(|| cfg.email.clone(), |p| p.email.to_owned()),
+            last_validated_at: proven.and_then(|p| p.validated_at).map(timefmt::rfc3339),
         }
     }
 
@@ -75,6 +90,14 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
             return Err("it is a symbolic link; refusing to write through it".into());
         }
         Ok(m) if m.is_dir() => return Err("it is a directory".into()),
+        // A FIFO, a device (`/dev/null`), a socket: the rename would silently replace it
+        // with a regular file holding the token. Refused, and left as it is.
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(format!(
+                "it exists and is {}, not a regular file; refusing to replace it",
+                kind(m.file_type())
+            ));
+        }
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.to_string()),
@@ -123,6 +146,22 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
         return Err(e.to_string());
     }
     Ok(())
+}
+
+/// What a non-regular file is, for the message.
+fn kind(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// A per-call unique number for temporary names (two entrypoints, or two threads, never collide).
@@ -223,6 +262,27 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_non_regular_targets_and_leaves_them() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempdir("n");
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = creds().write_atomic(&fifo).unwrap_err();
+        assert_eq!(err.code(), 73);
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        let err = creds().write_atomic(Path::new("/dev/null")).unwrap_err();
+        assert!(err.to_string().contains("character device"), "{err}");
+        assert!(
+            fs::symlink_metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 

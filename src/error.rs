@@ -46,8 +46,8 @@ pub mod exit {
         CANT_CREATE = 73, "73", "the credentials file cannot be written";
         /// API protocol error: a redirect, another 4xx, an unexpected or oversized body (`EX_PROTOCOL`).
         PROTOCOL = 76, "76", "API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large";
-        /// Credentials refused: token expired, 401/403, email mismatch (`EX_NOPERM`).
-        REFUSED = 77, "77", "credentials refused: token expired, 401/403, email mismatch";
+        /// Credentials refused: token expired (or its expiry unreadable by the app), 401/403, email mismatch (`EX_NOPERM`).
+        REFUSED = 77, "77", "credentials refused: token expired (or an expiry the app cannot read), 401/403, email mismatch";
         /// Configuration: a variable or `_FILE` missing or invalid, a malformed token (`EX_CONFIG`).
         CONFIG = 78, "78", "configuration: a variable or _FILE missing or invalid, malformed token";
         /// COMMAND was found but could not be executed.
@@ -105,6 +105,20 @@ pub enum Error {
         expired_at: String,
         /// Human duration since expiry, e.g. `2h 5m`.
         ago: String,
+        /// Where the container runs: the fix names its way to rotate the token.
+        platform: Platform,
+    },
+
+    /// The token's `exp` cannot be read the way the SystemPrompt app reads it (which then
+    /// treats the token as expired); nothing was sent.
+    #[error(
+        "{token}: the token's expiry cannot be read: {problem}; the SystemPrompt app would treat it as expired (and refuse the credentials), so nothing was sent; log in again (`just login`; the new token is the `api_token` in the .systemprompt/credentials.json it writes), then {rotate}",
+        token = vars::API_TOKEN.var,
+        rotate = .platform.rotate_token()
+    )]
+    ExpiryUnreadable {
+        /// Why `exp` cannot be read.
+        problem: crate::token::ExpProblem,
         /// Where the container runs: the fix names its way to rotate the token.
         platform: Platform,
     },
@@ -218,9 +232,10 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Config(_) => exit::CONFIG,
-            Error::Expired { .. } | Error::Rejected { .. } | Error::EmailMismatch { .. } => {
-                exit::REFUSED
-            }
+            Error::Expired { .. }
+            | Error::ExpiryUnreadable { .. }
+            | Error::Rejected { .. }
+            | Error::EmailMismatch { .. } => exit::REFUSED,
             Error::Unavailable { .. } => exit::UNAVAILABLE,
             Error::Protocol { .. } => exit::PROTOCOL,
             Error::WriteCredentials { .. } => exit::CANT_CREATE,

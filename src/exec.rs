@@ -34,6 +34,7 @@ pub fn command(argv: &[OsString], cfg: &Config) -> Command {
 /// Replace this process with `cmd`. Returns only on failure, as a 126/127 error.
 pub fn exec(mut cmd: Command) -> Error {
     let err = cmd.exec();
+    crate::output::ignore_sigpipe_again();
     launch_error(&err, &cmd.get_program().to_string_lossy())
 }
 

@@ -44,6 +44,15 @@ use nix::unistd::{Pid, getpid};
 use crate::config::{DEFAULT_GRACE, InitMode};
 use crate::error::{Error, exit};
 
+/// One line of our own on stderr, through [`crate::output`]: a closed or broken stderr is
+/// ignored (`eprintln!` would panic, and the supervisor must pass the app's code on whatever
+/// happens to its output).
+macro_rules! note {
+    ($($arg:tt)*) => {
+        crate::output::stderr_line(&format!($($arg)*))
+    };
+}
+
 /// Whether to supervise (true) or exec (false), given the mode and our PID.
 pub fn should_supervise(mode: InitMode, pid: u32) -> bool {
     match mode {
@@ -110,19 +119,19 @@ pub fn supervisor_main(args: &[OsString]) -> u8 {
     let parsed = match parse_args(args) {
         Ok(parsed) => parsed,
         Err(msg) => {
-            eprintln!("{PREFIX} {SUPERVISE_ARG}: {msg}");
+            note!("{PREFIX} {SUPERVISE_ARG}: {msg}");
             return exit::USAGE;
         }
     };
     if let Err(err) = block_all_signals() {
-        eprintln!("{PREFIX} {err}");
+        note!("{PREFIX} {err}");
         return err.code();
     }
     let child = match parsed.target {
         Target::Child(pid) => Pid::from_raw(pid),
         Target::Spawn { argv, handoff } => {
             let Some((program, rest)) = argv.split_first() else {
-                eprintln!("{PREFIX} {SUPERVISE_ARG}: no command after --");
+                note!("{PREFIX} {SUPERVISE_ARG}: no command after --");
                 return exit::USAGE;
             };
             let mut cmd = Command::new(program);
@@ -130,7 +139,7 @@ pub fn supervisor_main(args: &[OsString]) -> u8 {
             let pid = match spawn_app(cmd) {
                 Ok(pid) => pid,
                 Err(err) => {
-                    eprintln!("{PREFIX} {err}");
+                    note!("{PREFIX} {err}");
                     return err.code();
                 }
             };
@@ -139,9 +148,7 @@ pub fn supervisor_main(args: &[OsString]) -> u8 {
                     .next()
                     .unwrap_or_else(|| OsString::from("sp-entrypoint"));
                 let err = hand_off(&argv0, pid, parsed.grace);
-                eprintln!(
-                    "{PREFIX} cannot re-execute /proc/self/exe ({err}); supervising in-process"
-                );
+                note!("{PREFIX} cannot re-execute /proc/self/exe ({err}); supervising in-process");
             }
             pid
         }
@@ -183,7 +190,7 @@ fn spawn_app(mut cmd: Command) -> Result<Pid, Error> {
     if getpid().as_raw() != 1
         && let Err(e) = nix::sys::prctl::set_child_subreaper(true)
     {
-        eprintln!(
+        note!(
             "{PREFIX} cannot become a child subreaper ({e}); orphans of the app will not be reaped"
         );
     }
@@ -268,7 +275,9 @@ fn hand_off(argv0: &OsStr, child: Pid, grace: Duration) -> std::io::Error {
         .arg("--grace-ms")
         .arg(grace.as_millis().to_string())
         .env_clear();
-    cmd.exec()
+    let err = cmd.exec();
+    crate::output::ignore_sigpipe_again();
+    err
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +298,7 @@ fn supervise(child: Pid, grace: Duration) -> u8 {
     ) {
         Ok(sfd) => sfd,
         Err(e) => {
-            eprintln!(
+            note!(
                 "{PREFIX} cannot create a signalfd ({e}); waiting for the app without forwarding signals"
             );
             return wait_blocking(child);
@@ -298,7 +307,7 @@ fn supervise(child: Pid, grace: Duration) -> u8 {
     // The app may be gone already (it died before the hand-off): reap before waiting.
     let mut reap = reap_all(child.as_raw());
     if reap.main.is_none() && !reap.children_left {
-        eprintln!("{PREFIX} {SUPERVISE_ARG}: process {child} is not our child");
+        note!("{PREFIX} {SUPERVISE_ARG}: process {child} is not our child");
         return exit::SOFTWARE;
     }
     let code = loop {
@@ -448,7 +457,7 @@ fn cleanup(sfd: &SignalFd, grace: Duration, me: i32) {
         signal_new_children(me, &mut signalled, libc::SIGTERM);
     }
     let count = if pid1 { n } else { signalled.len() };
-    eprintln!(
+    note!(
         "{PREFIX} the app exited; sent SIGTERM to {count} leftover process{} (grace {} ms)",
         if count == 1 { "" } else { "es" },
         grace.as_millis()
@@ -472,7 +481,7 @@ fn cleanup(sfd: &SignalFd, grace: Duration, me: i32) {
         }
     }
     let survivors = children_of(me);
-    eprintln!(
+    note!(
         "{PREFIX} sending SIGKILL to {} leftover process{} still running after the grace period",
         survivors.len(),
         if survivors.len() == 1 { "" } else { "es" }
@@ -489,7 +498,7 @@ fn cleanup(sfd: &SignalFd, grace: Duration, me: i32) {
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            eprintln!("{PREFIX} leftover processes survived SIGKILL; exiting anyway");
+            note!("{PREFIX} leftover processes survived SIGKILL; exiting anyway");
             return;
         }
         // Wake on SIGCHLD (or every 100 ms to catch reparented grandchildren).

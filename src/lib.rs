@@ -5,6 +5,11 @@
 //! [`config`] (with the logging settings, then [`logging`]) → token expiry ([`token`]) →
 //! [`whoami`] and the email match → [`credentials`] → [`exec`] | [`init`] | the `check` report.
 //! Nothing touches the network before the configuration is valid.
+//!
+//! Everything printed goes through [`output`] (redacted by [`redact`], a closed stream ignored):
+//! the print macros are denied outside tests.
+
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod arena;
 pub mod cli;
@@ -14,20 +19,23 @@ pub mod error;
 pub mod exec;
 pub mod init;
 pub mod logging;
+pub mod output;
 pub mod platform;
+pub mod redact;
 pub mod stop;
 pub mod timefmt;
 pub mod token;
 pub mod whoami;
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
 use crate::cli::{Mode, ParseOutcome};
 use crate::config::{Config, vars};
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, Proven};
 use crate::error::Error;
 use crate::logging::Logger;
 use crate::stop::StopSignals;
@@ -43,10 +51,17 @@ use crate::whoami::Identity;
 /// could hold runtime data such as the token. Nothing else is printed: no backtrace, no
 /// environment. The exit code is 70 (internal error) instead of 101 or a `SIGABRT` (the
 /// release profile aborts on panic; the hook runs first).
+///
+/// The hook itself cannot panic: the line is written with a plain `write` whose failure (a
+/// closed stderr) is ignored (`eprintln!` would panic inside the hook, and a panic while
+/// panicking aborts: SIGABRT, or SIGSEGV as PID 1).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
         let location = info.location().map(|l| (l.file(), l.line()));
-        eprintln!("{}", panic_line(info.payload(), location));
+        let mut line = panic_line(info.payload(), location);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
         std::process::exit(i32::from(error::exit::SOFTWARE));
     }));
 }
@@ -69,6 +84,7 @@ pub fn main_entry(args: &[OsString]) -> u8 {
     if args.get(1).is_some_and(|a| a == init::SUPERVISE_ARG) {
         return init::supervisor_main(&args[2..]);
     }
+    hold_the_token();
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     match run(args, &env) {
         Ok(code) => code,
@@ -76,6 +92,23 @@ pub fn main_entry(args: &[OsString]) -> u8 {
             logging::report_error(&failed.error, failed.log.as_ref());
             failed.error.code()
         }
+    }
+}
+
+/// Get ready to hold the token, before anything else: the process is made non-dumpable
+/// (`PR_SET_DUMPABLE` 0: no core dump, no `ptrace` attach by an unprivileged process of the
+/// same user, `/proc/PID/mem` and `environ` owned by root), and the token in the environment
+/// is registered with the one redaction ([`redact`]), so that nothing printed from here on
+/// (clap's usage errors included) can repeat it. `execve` makes the app (and the lean
+/// supervisor, which holds no token) dumpable again.
+fn hold_the_token() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        output::stderr_line(&format!(
+            "sp-entrypoint: warning: cannot mark the process non-dumpable ({e}); a core dump could hold the token"
+        ));
+    }
+    if let Some(token) = std::env::var_os(config::vars::API_TOKEN.var) {
+        redact::register(&token.to_string_lossy());
     }
 }
 
@@ -136,9 +169,9 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
 /// Help and version on stdout (code 0), a usage error on stderr.
 fn print_usage(text: &str, code: u8) -> u8 {
     if code == 0 {
-        print!("{text}");
+        output::stdout(text);
     } else {
-        eprint!("{text}");
+        output::stderr(text);
     }
     code
 }
@@ -159,6 +192,11 @@ fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
 /// The valid configuration, its warnings logged; or every problem.
 fn configuration(loaded: Result<(Config, Vec<String>), Error>) -> Result<Config, Error> {
     let (cfg, warnings) = loaded?;
+    // The token read from a `_FILE`: withheld from everything printed from here on (the
+    // variable's value was registered first thing, by `hold_the_token`).
+    if cfg.token_from_file {
+        redact::register(cfg.token.expose());
+    }
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -185,15 +223,40 @@ fn unless_allowed(cfg: &Config, proof: Proof) -> Result<Proof, Error> {
     }
 }
 
-/// With `--write-credentials`: credentials.json, with `last_validated_at` when whoami proved them.
+/// With `--write-credentials`: credentials.json, as [`credentials_for`] builds it.
 fn write_credentials(cfg: &Config, proof: &Proof, now: u64) -> Result<(), Error> {
     let Some(path) = &cfg.write_credentials else {
         return Ok(());
     };
-    let validated_at = proof.as_ref().ok().map(|_| timefmt::now_unix());
-    Credentials::new(cfg, now, validated_at).write_atomic(path)?;
+    // Credentials whoami refused are never persisted (`check` included); only the escape
+    // hatch writes unvalidated ones (`last_validated_at: null`).
+    if proof
+        .as_ref()
+        .is_err_and(|e| !(cfg.allow_unvalidated && e.is_whoami_failure()))
+    {
+        return Ok(());
+    }
+    let proven = proof.as_ref().ok().map(|id| Proven {
+        email: &id.email,
+        validated_at: fresh(id),
+    });
+    Credentials::new(cfg, now, proven).write_atomic(path)?;
     tracing::debug!(path = %path.display(), "credentials file written");
     Ok(())
+}
+
+/// When whoami succeeded, for `last_validated_at`: now, only when the app would also have
+/// parsed the answer; otherwise `None` and one warning (the app then validates again itself).
+fn fresh(id: &Identity) -> Option<u64> {
+    match &id.app_parse_error {
+        None => Some(timefmt::now_unix()),
+        Some(field) => {
+            tracing::warn!(
+                "last_validated_at not written: the SystemPrompt app would not parse the whoami answer ({field}), so it will call whoami again itself"
+            );
+            None
+        }
+    }
 }
 
 /// `check`: print the report; the exit code is whoami's.
@@ -253,12 +316,17 @@ fn launch(
     }
 }
 
-/// Refuse an expired token before any request; warn when it expires within the hour.
+/// Refuse an expired token, or one whose expiry the app cannot read, before any request; warn
+/// when it expires within the hour.
 fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
     match token::expiry(&cfg.claims, now) {
         Expiry::Expired { ago } => Err(Error::Expired {
-            expired_at: timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+            expired_at: timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default()),
             ago: timefmt::human_duration(ago),
+            platform: cfg.platform,
+        }),
+        Expiry::Unreadable(problem) => Err(Error::ExpiryUnreadable {
+            problem,
             platform: cfg.platform,
         }),
         Expiry::ExpiresSoon { remaining } => {
@@ -266,15 +334,8 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
                 "{} expires in {} (at {}); log in again soon (`just login`), then {}",
                 vars::API_TOKEN.var,
                 timefmt::human_duration(remaining),
-                timefmt::rfc3339(cfg.claims.exp.unwrap_or(now)),
+                timefmt::rfc3339_signed(cfg.claims.exp.unwrap_or_default()),
                 cfg.platform.rotate_token()
-            );
-            Ok(())
-        }
-        Expiry::Unknown => {
-            tracing::warn!(
-                "{} has no `exp` claim; its expiry is unknown",
-                vars::API_TOKEN.var
             );
             Ok(())
         }
@@ -307,17 +368,32 @@ fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, R
             e = stop.wait() => Err(e),
         }
     })?;
-    let checked = outcome.and_then(|id| {
-        if id.email.to_lowercase() == cfg.email.to_lowercase() {
-            Ok(id)
-        } else {
-            Err(Error::EmailMismatch {
-                expected: cfg.email.clone(),
-                actual: id.email,
-            })
-        }
-    });
+    let checked = outcome.and_then(|id| match_email(cfg, id));
     Ok((checked, runtime))
+}
+
+/// The email match: the server's `user.email` equals the configured one, ignoring case. The
+/// server's value is what the credentials file gets (as the app's own login writes it), so it
+/// must also pass the email rule the app applies when it loads the file (a case-insensitive
+/// match does not guarantee that for every Unicode character).
+fn match_email(cfg: &Config, id: Identity) -> Result<Identity, Error> {
+    if id.email.to_lowercase() != cfg.email.to_lowercase() {
+        return Err(Error::EmailMismatch {
+            expected: cfg.email.clone(),
+            actual: id.email,
+        });
+    }
+    match config::validate_email(&id.email) {
+        Ok(()) => Ok(id),
+        Err(why) => Err(Error::Protocol {
+            url: cfg.api_url.clone(),
+            reason: format!(
+                "user.email {} matches {} but is not an address the SystemPrompt app accepts: it {why}",
+                id.email,
+                vars::USER_EMAIL.var
+            ),
+        }),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -325,16 +401,19 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn expires_text(cfg: &Config, now: u64) -> String {
-    cfg.claims.exp.map_or_else(
-        || "never (no exp claim)".to_owned(),
-        |exp| {
-            format!(
-                "{} (in {})",
-                timefmt::rfc3339(exp),
-                timefmt::human_duration(exp.saturating_sub(now))
-            )
-        },
-    )
+    match cfg.claims.exp {
+        Ok(exp) => format!(
+            "{} (in {})",
+            timefmt::rfc3339_signed(exp),
+            timefmt::human_duration(remaining(exp, now))
+        ),
+        Err(problem) => format!("unreadable ({problem})"),
+    }
+}
+
+/// Seconds from `now` to `exp`, 0 when past.
+fn remaining(exp: i64, now: u64) -> u64 {
+    u64::try_from(exp).map_or(0, |exp| exp.saturating_sub(now))
 }
 
 fn log_success(cfg: &Config, id: &Identity, now: u64) {
@@ -348,21 +427,23 @@ fn log_success(cfg: &Config, id: &Identity, now: u64) {
     );
 }
 
+/// The `check` report on stdout, in one write (a closed stdout is ignored).
 fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: u64) {
     let status = match token::expiry(&cfg.claims, now) {
         Expiry::Valid { .. } => "valid",
         Expiry::ExpiresSoon { .. } => "expires_soon",
         Expiry::Expired { .. } => "expired",
-        Expiry::Unknown => "unknown",
+        Expiry::Unreadable(_) => "unreadable",
     };
-    let authenticated_at = timefmt::rfc3339(cfg.claims.iat.unwrap_or(now));
+    let authenticated_at = timefmt::rfc3339(token::login_time(&cfg.claims, now));
+    let mut report = String::new();
     if json {
         let mut v = serde_json::json!({
             "user_email": cfg.email,
             "api_url": cfg.api_url,
             "authenticated_at": authenticated_at,
-            "expires_at": cfg.claims.exp.map(timefmt::rfc3339),
-            "expires_in_secs": cfg.claims.exp.map(|e| e.saturating_sub(now)),
+            "expires_at": cfg.claims.exp.ok().map(timefmt::rfc3339_signed),
+            "expires_in_secs": cfg.claims.exp.ok().map(|e| remaining(e, now)),
             "token_status": status,
             "validated": proof.is_ok(),
             "credentials_file": cfg.write_credentials.as_ref().map(|p| p.display().to_string()),
@@ -373,23 +454,29 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 v["user_name"] = id.name.clone().into();
                 v["whoami_latency_ms"] = ms(id.latency).into();
                 v["whoami_attempts"] = id.attempts.into();
+                // The second reading: whether the app would parse the answer too (which is
+                // what allows `last_validated_at`).
+                v["app_parses_answer"] = id.app_parse_error.is_none().into();
+                v["app_parse_error"] = id.app_parse_error.clone().into();
             }
             Err(e) => {
                 v["validation_error"] = e.to_string().into();
                 v["validation_exit_code"] = e.code().into();
             }
         }
-        println!("{v}");
+        let _ = writeln!(report, "{v}");
     } else {
-        println!("user:              {}", cfg.email);
-        println!("api:               {}", cfg.api_url);
-        println!(
+        let _ = writeln!(report, "user:              {}", cfg.email);
+        let _ = writeln!(report, "api:               {}", cfg.api_url);
+        let _ = writeln!(
+            report,
             "token:             {status}, expires {}",
             expires_text(cfg, now)
         );
-        println!("authenticated_at:  {authenticated_at}");
-        match proof {
-            Ok(id) => println!(
+        let _ = writeln!(report, "authenticated_at:  {authenticated_at}");
+        let _ = match proof {
+            Ok(id) => writeln!(
+                report,
                 "validated:         yes (user {}{}; whoami {} ms, {} attempt{})",
                 id.user_id,
                 id.name
@@ -400,12 +487,25 @@ fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: 
                 id.attempts,
                 if id.attempts == 1 { "" } else { "s" }
             ),
-            Err(e) => println!("validated:         NO ({e})"),
+            Err(e) => writeln!(report, "validated:         NO ({e})"),
+        };
+        if let Ok(id) = proof {
+            let _ = match &id.app_parse_error {
+                None => writeln!(
+                    report,
+                    "app parses answer: yes (last_validated_at is written)"
+                ),
+                Some(field) => writeln!(
+                    report,
+                    "app parses answer: NO ({field}); last_validated_at is withheld, the app will call whoami itself"
+                ),
+            };
         }
         if let Some(p) = &cfg.write_credentials {
-            println!("credentials_file:  {}", p.display());
+            let _ = writeln!(report, "credentials_file:  {}", p.display());
         }
     }
+    output::stdout(&report);
 }
 
 #[cfg(test)]

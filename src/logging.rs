@@ -6,6 +6,7 @@
 //! The final error line goes out through [`report_error`]: in text mode the plain
 //! `sp-entrypoint: error: ...` line (or block); in JSON mode a log line like every other, with
 //! timestamp, target, the Fly fields and `exit_code`, never filtered out.
+//! Every line goes through [`crate::output::LogWriter`]: redacted, and a closed stderr ignored.
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -43,7 +44,7 @@ pub fn init(settings: &LogSettings) -> Logger {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
+                    .with_writer(crate::output::LogWriter)
                     .with_ansi(false)
                     .with_target(false)
                     .without_time(),
@@ -53,7 +54,7 @@ pub fn init(settings: &LogSettings) -> Logger {
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(std::io::stderr)
+                    .with_writer(crate::output::LogWriter)
                     .with_current_span(true)
                     .with_span_list(false)
                     .flatten_event(true),
@@ -86,6 +87,6 @@ pub fn report_error(e: &Error, log: Option<&Logger>) {
         Some(log) if log.format == LogFormat::Json => log.in_scope(|| {
             tracing::error!(target: FINAL_TARGET, exit_code = e.code(), "{e}");
         }),
-        _ => eprintln!("sp-entrypoint: error: {e}"),
+        _ => crate::output::stderr_line(&format!("sp-entrypoint: error: {e}")),
     }
 }

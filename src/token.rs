@@ -1,11 +1,16 @@
-//! The API token: a redacting secret wrapper, JWT claims decoding (with its own base64url
-//! decoder) and expiry classification. Pure, no I/O.
+//! The API token: a redacting secret wrapper, JWT claims decoding (base64url by the `base64`
+//! crate) and expiry classification, both as the SystemPrompt app reads them. Pure, no I/O.
 //!
 //! The signature cannot be checked locally (there is no key); decoding only catches tokens
 //! that were pasted wrong (truncated, wrapped, the wrong value) before anything is sent.
 //! No error or `Debug` output ever contains any part of the token.
 
 use std::fmt;
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 
 /// A secret string (the API token). `Debug` prints `Secret(***)`; there is no `Display`.
 ///
@@ -55,12 +60,50 @@ impl serde::Serialize for Secret {
 }
 
 /// The claims the entrypoint reads from the token's payload. Unknown claims are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
-    /// `exp`: expiry, seconds since the epoch.
-    pub exp: Option<u64>,
-    /// `iat`: issued at (the login time), seconds since the epoch.
-    pub iat: Option<u64>,
+    /// `exp` as the SystemPrompt app reads it (seconds since the epoch, a 64-bit signed
+    /// integer), or why the app could not read it (it then treats the token as expired).
+    pub exp: Result<i64, ExpProblem>,
+    /// `iat` (issued at, the login time), seconds since the epoch, when it is a number that
+    /// fits (a fraction is truncated); `None` otherwise. Only [`login_time`] reads it.
+    pub iat: Option<i64>,
+}
+
+/// No claims at all: no `exp` (unreadable, [`ExpProblem::Missing`]) and no `iat`.
+impl Default for Claims {
+    fn default() -> Claims {
+        Claims {
+            exp: Err(ExpProblem::Missing),
+            iat: None,
+        }
+    }
+}
+
+/// Why the SystemPrompt app could not read a token's `exp` (it then treats the token as
+/// expired, and refuses a credentials file holding it). The message follows "the token's
+/// expiry cannot be read: ".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ExpProblem {
+    /// The payload is valid base64url only with padding or non-zero trailing bits; the app
+    /// decodes unpadded, canonical base64url.
+    #[error(
+        "the payload is not unpadded, canonical base64url (padding `=` or non-zero trailing bits)"
+    )]
+    Encoding,
+    /// No `exp` claim.
+    #[error("the payload has no \"exp\" claim")]
+    Missing,
+    /// `exp` is not an integer: `null`, a fraction or exponent, a string, a boolean, an array
+    /// or an object.
+    #[error("\"exp\" is {0}, not an integer number of seconds")]
+    NotInteger(&'static str),
+    /// `exp` is an integer outside the 64-bit signed range.
+    #[error("\"exp\" is an integer outside the 64-bit signed range")]
+    OutOfRange,
+    /// `exp` is given more than once.
+    #[error("\"exp\" is given more than once")]
+    Duplicate,
 }
 
 /// The longest token accepted, in bytes (16 KiB). Real tokens are well under 2 KiB.
@@ -156,14 +199,6 @@ pub enum TokenError {
     /// The header has no `alg` string.
     #[error("not a JWT: the header has no \"alg\"; {COPY_HINT}")]
     NoAlg,
-    /// `exp` or `iat` is not a non-negative number of seconds.
-    #[error(
-        "malformed JWT: the \"{claim}\" claim is not a non-negative number of seconds since the epoch; {COPY_HINT}, or ask SystemPrompt support if it persists"
-    )]
-    BadClaim {
-        /// `exp` or `iat`.
-        claim: &'static str,
-    },
 }
 
 fn part_number(part: JwtPart) -> u8 {
@@ -174,53 +209,18 @@ fn part_number(part: JwtPart) -> u8 {
     }
 }
 
-/// The value of one base64url character, or `None`.
-fn b64_value(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'-' => 62,
-        b'_' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
-}
+/// How the header and signature are decoded: base64url (RFC 4648 §5), padding optional,
+/// non-zero leftover bits ignored. These parts only have to be recognisably a JWT's.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
-/// Decode base64url (RFC 4648 §5).
-///
-/// Padding is optional: up to two trailing `=` are accepted when they make the length a
-/// multiple of 4 (JWTs use none). `+`, `/`, whitespace and `=` elsewhere are rejected, as is
-/// an impossible length (4n+1 characters). Non-zero bits left over in the last character are
-/// ignored, as most decoders do.
-pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    let bytes = input.as_bytes();
-    let unpadded = bytes
-        .strip_suffix(b"==")
-        .or_else(|| bytes.strip_suffix(b"="))
-        .unwrap_or(bytes);
-    if unpadded.len() != bytes.len() && !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    if unpadded.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(unpadded.len() * 3 / 4);
-    for chunk in unpadded.chunks(4) {
-        let mut acc: u32 = 0;
-        for &c in chunk {
-            acc = (acc << 6) | b64_value(c)?;
-        }
-        let be = acc.to_be_bytes();
-        match chunk.len() {
-            4 => out.extend_from_slice(&be[1..4]), // 24 bits
-            3 => out.extend_from_slice(&(acc >> 2).to_be_bytes()[2..4]), // 18 bits -> 2 bytes
-            2 => out.push((acc >> 4).to_be_bytes()[3]), // 12 bits -> 1 byte
-            _ => return None,
-        }
-    }
-    Some(out)
-}
+/// How the SystemPrompt app decodes the payload: base64url without padding, canonical (a `=`
+/// anywhere, or non-zero leftover bits, is an error).
+const STRICT: GeneralPurpose = URL_SAFE_NO_PAD;
 
 /// Whether `p` is a token prefix: `[A-Za-z0-9]+(_[A-Za-z0-9]+)*_`.
 fn is_prefix(p: &str) -> bool {
@@ -262,10 +262,10 @@ fn decode_part(part: JwtPart, text: &str) -> Result<Vec<u8>, TokenError> {
     if text.is_empty() {
         return Err(TokenError::EmptyPart { part });
     }
-    match base64url_decode(text) {
-        Some(bytes) if !bytes.is_empty() => Ok(bytes),
-        Some(_) => Err(TokenError::EmptyPart { part }),
-        None => Err(TokenError::Base64 { part }),
+    match LENIENT.decode(text) {
+        Ok(bytes) if !bytes.is_empty() => Ok(bytes),
+        Ok(_) => Err(TokenError::EmptyPart { part }),
+        Err(_) => Err(TokenError::Base64 { part }),
     }
 }
 
@@ -279,40 +279,68 @@ fn json_object(
     }
 }
 
-/// Read a `NumericDate` claim: absent or `null` is `None`; a non-negative number is accepted
-/// (RFC 7519 allows fractions; they are truncated); anything else is malformed.
-fn numeric_date(
+/// `exp` as the SystemPrompt app reads it: from the payload decoded strictly ([`STRICT`]), as
+/// a field of type `i64` (what serde does with a typed claims struct: a missing or repeated
+/// field, `null`, a fraction, an exponent or an out-of-range integer is an error).
+fn app_exp(
+    payload_text: &str,
     claims: &serde_json::Map<String, serde_json::Value>,
-    claim: &'static str,
-) -> Result<Option<u64>, TokenError> {
-    let bad = || TokenError::BadClaim { claim };
-    match claims.get(claim) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => {
-            if let Some(v) = n.as_u64() {
-                return Ok(Some(v));
-            }
-            let f = n.as_f64().ok_or_else(bad)?;
-            // 2^64 as f64; larger (or negative, NaN) is out of range.
-            if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                Ok(Some(f.trunc() as u64))
-            } else {
-                Err(bad())
-            }
+) -> Result<i64, ExpProblem> {
+    #[derive(serde::Deserialize)]
+    struct AppClaims {
+        exp: i64,
+    }
+    let Ok(bytes) = STRICT.decode(payload_text) else {
+        return Err(ExpProblem::Encoding);
+    };
+    if let Ok(c) = serde_json::from_slice::<AppClaims>(&bytes) {
+        return Ok(c.exp);
+    }
+    // Why it failed, for the message (the payload is known to be a JSON object).
+    Err(match claims.get("exp") {
+        None => ExpProblem::Missing,
+        Some(serde_json::Value::Null) => ExpProblem::NotInteger("null"),
+        Some(serde_json::Value::Bool(_)) => ExpProblem::NotInteger("a boolean"),
+        Some(serde_json::Value::String(_)) => ExpProblem::NotInteger("a string"),
+        Some(serde_json::Value::Array(_)) => ExpProblem::NotInteger("an array"),
+        Some(serde_json::Value::Object(_)) => ExpProblem::NotInteger("an object"),
+        Some(serde_json::Value::Number(n)) if n.is_f64() => {
+            ExpProblem::NotInteger("a number with a fraction or an exponent")
         }
-        Some(_) => Err(bad()),
+        Some(serde_json::Value::Number(n)) if n.as_i64().is_none() => ExpProblem::OutOfRange,
+        // An integer in range that still did not deserialise: the key is repeated.
+        Some(serde_json::Value::Number(_)) => ExpProblem::Duplicate,
+    })
+}
+
+/// `iat` when it is a number of seconds that fits an `i64` (a fraction is truncated);
+/// anything else is `None` (the login time then falls back to now, see [`login_time`]).
+fn issued_at(claims: &serde_json::Map<String, serde_json::Value>) -> Option<i64> {
+    let n = claims.get("iat")?.as_number()?;
+    if let Some(v) = n.as_i64() {
+        return Some(v);
+    }
+    let f = n.as_f64()?;
+    // -2^63 ..= 2^63 (exclusive) as f64; beyond (or NaN) does not fit.
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+        #[allow(clippy::cast_possible_truncation)]
+        Some(f.trunc() as i64)
+    } else {
+        None
     }
 }
 
 /// Decode the claims of `token` (`[prefix_]header.payload.signature`).
 ///
 /// The optional prefix is `[A-Za-z0-9]+(_[A-Za-z0-9]+)*_` (e.g. `sp_live_`, `sp_test_`); the
-/// JWT starts at the header, which always begins with `eyJ`. Each part is base64url (see
-/// [`base64url_decode`]); the header must be a JSON object with an `alg` string; the payload a
-/// JSON object whose `exp` and `iat`, when present, are non-negative numbers; the signature
-/// non-empty. The token must be at most [`MAX_TOKEN_LEN`] bytes with no whitespace or control
-/// characters (trim it first). The signature is not verified.
+/// JWT starts at the header, which always begins with `eyJ`. Each part is base64url (padding
+/// optional here); the header must be a JSON object with an `alg` string; the payload a JSON
+/// object; the signature non-empty. The token must be at most [`MAX_TOKEN_LEN`] bytes with no
+/// whitespace or control characters (trim it first). The signature is not verified.
+///
+/// A well-formed token whose `exp` the SystemPrompt app could not read (see [`ExpProblem`])
+/// is not an error here: it is [`Claims::exp`]'s `Err`, and [`expiry`] calls it
+/// [`Expiry::Unreadable`].
 pub fn decode_claims(token: &str) -> Result<Claims, TokenError> {
     if token.is_empty() {
         return Err(TokenError::Empty);
@@ -339,79 +367,85 @@ pub fn decode_claims(token: &str) -> Result<Claims, TokenError> {
     if !header.get("alg").is_some_and(serde_json::Value::is_string) {
         return Err(TokenError::NoAlg);
     }
+    let payload_text = payload;
     let payload = json_object(JwtPart::Payload, &decode_part(JwtPart::Payload, payload)?)?;
     decode_part(JwtPart::Signature, signature)?;
 
     Ok(Claims {
-        exp: numeric_date(&payload, "exp")?,
-        iat: numeric_date(&payload, "iat")?,
+        exp: app_exp(payload_text, &payload),
+        iat: issued_at(&payload),
     })
 }
 
-/// Where a token stands relative to `now`.
+/// Where a token stands relative to `now`, as the SystemPrompt app sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
-    /// More than an hour left.
+    /// An hour or more left.
     Valid {
         /// Seconds left.
         remaining: u64,
     },
-    /// Less than an hour left (warn).
+    /// Less than an hour left (warn); `exp == now` is still here, as in the app.
     ExpiresSoon {
-        /// Seconds left.
+        /// Seconds left (0 at the exact second).
         remaining: u64,
     },
-    /// Expired (refuse before any request).
+    /// Expired: `exp < now` (refuse before any request).
     Expired {
-        /// Seconds since expiry.
+        /// Seconds since expiry (at least 1).
         ago: u64,
     },
-    /// No `exp` claim.
-    Unknown,
+    /// The app cannot read `exp` and treats the token as expired (refuse before any request).
+    Unreadable(ExpProblem),
 }
 
-/// Classify the token's expiry at `now` (seconds since the epoch).
+/// Classify the token's expiry at `now` (seconds since the epoch), as the app does.
 ///
-/// `exp <= now` is [`Expiry::Expired`] (`ago = now - exp`, so 0 at the exact second); fewer
-/// than [`EXPIRES_SOON_SECS`] seconds left is [`Expiry::ExpiresSoon`]; otherwise
-/// [`Expiry::Valid`]. No `exp` is [`Expiry::Unknown`].
+/// `exp < now` is [`Expiry::Expired`]; fewer than [`EXPIRES_SOON_SECS`] seconds left
+/// (`exp == now` included) is [`Expiry::ExpiresSoon`]; otherwise [`Expiry::Valid`]. An `exp`
+/// the app cannot read is [`Expiry::Unreadable`].
 pub fn expiry(claims: &Claims, now: u64) -> Expiry {
-    match claims.exp {
-        None => Expiry::Unknown,
-        Some(exp) if exp <= now => Expiry::Expired { ago: now - exp },
-        Some(exp) if exp - now < EXPIRES_SOON_SECS => Expiry::ExpiresSoon {
-            remaining: exp - now,
-        },
-        Some(exp) => Expiry::Valid {
-            remaining: exp - now,
-        },
-    }
-}
-
-/// The alphabet of base64url (RFC 4648 §5).
-const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Encode base64url without padding: the inverse of [`base64url_decode`], for building tokens in
-/// tests, property tests and fuzz targets (the entrypoint itself never encodes).
-#[doc(hidden)]
-pub fn base64url_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(BASE64URL[((n >> (18 - 6 * i)) & 63) as usize]));
+    let exp = match claims.exp {
+        Ok(exp) => i128::from(exp),
+        Err(problem) => return Expiry::Unreadable(problem),
+    };
+    let now = i128::from(now);
+    let secs = |d: i128| u64::try_from(d).unwrap_or(u64::MAX);
+    if exp < now {
+        Expiry::Expired {
+            ago: secs(now - exp),
+        }
+    } else if exp - now < i128::from(EXPIRES_SOON_SECS) {
+        Expiry::ExpiresSoon {
+            remaining: secs(exp - now),
+        }
+    } else {
+        Expiry::Valid {
+            remaining: secs(exp - now),
         }
     }
-    out
+}
+
+/// The login time written as `authenticated_at`: the token's `iat` when it is a sane past
+/// instant (not before the epoch, not after `now`, and at most [`crate::timefmt::MAX_RFC3339`],
+/// the last second of year 9999, which the app can still parse); otherwise `now`.
+pub fn login_time(claims: &Claims, now: u64) -> u64 {
+    claims
+        .iat
+        .and_then(|iat| u64::try_from(iat).ok())
+        .filter(|&iat| iat <= now && iat <= crate::timefmt::MAX_RFC3339)
+        .unwrap_or(now)
 }
 
 /// Test helpers shared with the config tests.
 #[cfg(test)]
 pub(crate) mod testing {
-    pub use super::base64url_encode as b64;
+    use base64::Engine as _;
+
+    /// base64url without padding (what tokens use).
+    pub fn b64(data: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+    }
 
     /// A token `sp_live_<header>.<payload>.<signature>` with the given payload JSON.
     pub fn token_with_payload(payload: &str) -> String {
@@ -456,91 +490,22 @@ mod tests {
     }
 
     #[test]
-    fn base64url_known_vectors() {
-        // RFC 4648 §10, in the url-safe alphabet.
-        for (enc, dec) in [
-            ("", ""),
-            ("Zg", "f"),
-            ("Zm8", "fo"),
-            ("Zm9v", "foo"),
-            ("Zm9vYg", "foob"),
-            ("Zm9vYmE", "fooba"),
-            ("Zm9vYmFy", "foobar"),
-        ] {
-            assert_eq!(
-                base64url_decode(enc).as_deref(),
-                Some(dec.as_bytes()),
-                "{enc}"
-            );
-        }
-        assert_eq!(base64url_decode("-_-_"), Some(vec![0xfb, 0xff, 0xbf]));
-        assert_eq!(base64url_decode("AAAA"), Some(vec![0, 0, 0]));
-        assert_eq!(base64url_decode("____"), Some(vec![255, 255, 255]));
-    }
-
-    #[test]
-    fn base64url_padding_is_optional_but_must_be_right() {
-        assert_eq!(base64url_decode("Zg=="), Some(b"f".to_vec()));
-        assert_eq!(base64url_decode("Zm8="), Some(b"fo".to_vec()));
-        assert_eq!(base64url_decode("Zg="), None);
-        assert_eq!(base64url_decode("Zg==="), None);
-        assert_eq!(base64url_decode("Zm9v="), None);
-        assert_eq!(base64url_decode("Z=g="), None);
-        assert_eq!(base64url_decode("="), None);
-        assert_eq!(base64url_decode("=="), None);
-    }
-
-    #[test]
-    fn base64url_rejects_invalid() {
-        for bad in [
-            "Z",
-            "Zm9vY",
-            "Zm+v",
-            "Zm/v",
-            "Zm9 v",
-            "Zm9\nv",
-            "Zm9v\u{e9}",
-            "Zm9v%",
-            "Zm.v",
-        ] {
-            assert_eq!(base64url_decode(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn base64url_round_trips_all_lengths() {
-        let data: Vec<u8> = (0..=255u8).collect();
-        for len in 0..data.len() {
-            assert_eq!(
-                base64url_decode(&b64(&data[..len])).as_deref(),
-                Some(&data[..len])
-            );
-        }
-    }
-
-    #[test]
-    fn base64url_ignores_leftover_bits() {
-        // "Zh" has non-zero low bits; decodes to "f" anyway.
-        assert_eq!(base64url_decode("Zh"), Some(b"f".to_vec()));
-    }
-
-    #[test]
     fn decodes_prefixed_and_bare_tokens() {
         let t = token(1_769_940_000);
         assert_eq!(
             decode_claims(&t),
             Ok(Claims {
-                exp: Some(1_769_940_000),
+                exp: Ok(1_769_940_000),
                 iat: Some(1_769_853_600)
             })
         );
         let bare = t.strip_prefix("sp_live_").unwrap_or_default();
-        assert_eq!(decode_claims(bare).map(|c| c.exp), Ok(Some(1_769_940_000)));
+        assert_eq!(decode_claims(bare).map(|c| c.exp), Ok(Ok(1_769_940_000)));
         for prefix in ["sp_test_", "x_", "SP_LIVE_", "sp_live_v2_", "a1_b2_c3_"] {
             let t2 = format!("{prefix}{bare}");
             assert_eq!(
                 decode_claims(&t2).map(|c| c.exp),
-                Ok(Some(1_769_940_000)),
+                Ok(Ok(1_769_940_000)),
                 "{prefix}"
             );
         }
@@ -551,7 +516,7 @@ mod tests {
         let payload = b64(br#"{"exp":5}"#);
         // A prefix segment that itself contains "eyJ".
         let t = format!("keyJ_{HEADER}.{payload}.c2ln");
-        assert_eq!(decode_claims(&t).map(|c| c.exp), Ok(Some(5)));
+        assert_eq!(decode_claims(&t).map(|c| c.exp), Ok(Ok(5)));
         // A header whose base64url contains "_eyJ" is not split there.
         assert_eq!(split_prefix("eyJa_eyJb"), Ok(("", "eyJa_eyJb")));
         assert_eq!(
@@ -726,9 +691,36 @@ mod tests {
                 "{p:?}"
             );
         }
-        // Padded parts are accepted.
-        let padded = format!("{HEADER}.{}.c2ln", base64_padded(br#"{"exp":7}"#));
-        assert_eq!(decode_claims(&padded).map(|c| c.exp), Ok(Some(7)));
+        // Padded parts are still a JWT; a padded payload is one whose expiry the app cannot
+        // read (issue 10), a padded header or signature is fine.
+        let padded = format!("{HEADER}.{}.c2ln", base64_padded(br#"{"exp":17}"#));
+        assert_eq!(
+            decode_claims(&padded).map(|c| c.exp),
+            Ok(Err(ExpProblem::Encoding))
+        );
+        let padded = format!(
+            "{}.{}.c2lnbg==",
+            base64_padded(br#"{"alg":"x"}"#),
+            b64(br#"{"exp":7}"#)
+        );
+        assert_eq!(decode_claims(&padded).map(|c| c.exp), Ok(Ok(7)));
+    }
+
+    #[test]
+    fn the_payload_is_decoded_as_the_app_decodes_it() {
+        let exact = br#"{"exp":17}"#;
+        let unpadded = b64(exact);
+        assert_eq!(unpadded.len() % 4, 2);
+        let t = |payload: &str| decode_claims(&format!("{HEADER}.{payload}.c2ln")).map(|c| c.exp);
+        assert_eq!(t(&unpadded), Ok(Ok(17)));
+        assert_eq!(t(&format!("{unpadded}==")), Ok(Err(ExpProblem::Encoding)));
+        // Non-canonical: the last character carries non-zero leftover bits ('Q' is 16, whose
+        // low four bits are zero; 'R' is 17).
+        assert!(unpadded.ends_with('Q'), "{unpadded}");
+        let mut noncanonical = unpadded.clone();
+        noncanonical.pop();
+        noncanonical.push('R');
+        assert_eq!(t(&noncanonical), Ok(Err(ExpProblem::Encoding)));
     }
 
     fn base64_padded(data: &[u8]) -> String {
@@ -742,60 +734,114 @@ mod tests {
     #[test]
     fn claims() {
         let c = |p: &str| decode_claims(&token_with_payload(p));
-        assert_eq!(c("{}"), Ok(Claims::default()));
-        assert_eq!(c(r#"{"exp":null,"iat":null}"#), Ok(Claims::default()));
+        let exp = |p: &str| c(p).map(|c| c.exp);
         assert_eq!(
-            c(r#"{"exp":0}"#),
+            c(r#"{"exp":0,"iat":5}"#),
             Ok(Claims {
-                exp: Some(0),
-                iat: None
-            })
-        );
-        assert_eq!(
-            c(r#"{"exp":18446744073709551615}"#).map(|c| c.exp),
-            Ok(Some(u64::MAX))
-        );
-        assert_eq!(
-            c(r#"{"exp":1.7e9}"#).map(|c| c.exp),
-            Ok(Some(1_700_000_000))
-        );
-        assert_eq!(
-            c(r#"{"exp":1769940000.75}"#).map(|c| c.exp),
-            Ok(Some(1_769_940_000))
-        );
-        assert_eq!(
-            c(r#"{"iat":5,"other":{"nested":[1,2]}}"#),
-            Ok(Claims {
-                exp: None,
+                exp: Ok(0),
                 iat: Some(5)
             })
         );
-        for bad in [
-            r#"{"exp":"1769940000"}"#,
-            r#"{"exp":-1}"#,
-            r#"{"exp":-0.5}"#,
-            r#"{"exp":true}"#,
-            r#"{"exp":[1]}"#,
-            r#"{"exp":1e30}"#,
-        ] {
-            assert_eq!(c(bad), Err(TokenError::BadClaim { claim: "exp" }), "{bad}");
-        }
+        assert_eq!(exp(r#"{"exp":-1}"#), Ok(Ok(-1)));
+        assert_eq!(exp(r#"{"exp":9223372036854775807}"#), Ok(Ok(i64::MAX)));
+        assert_eq!(exp(r#"{"exp":-9223372036854775808}"#), Ok(Ok(i64::MIN)));
         assert_eq!(
-            c(r#"{"exp":1,"iat":"x"}"#),
-            Err(TokenError::BadClaim { claim: "iat" })
+            exp(r#"{"iat":5,"exp":3,"other":{"nested":[1,2]}}"#),
+            Ok(Ok(3))
         );
+        // What the SystemPrompt app cannot read as an i64 (it then treats the token as expired).
+        let fraction = ExpProblem::NotInteger("a number with a fraction or an exponent");
+        for (payload, problem) in [
+            ("{}", ExpProblem::Missing),
+            (r#"{"iat":5}"#, ExpProblem::Missing),
+            (r#"{"exp":null}"#, ExpProblem::NotInteger("null")),
+            (
+                r#"{"exp":"1769940000"}"#,
+                ExpProblem::NotInteger("a string"),
+            ),
+            (r#"{"exp":true}"#, ExpProblem::NotInteger("a boolean")),
+            (r#"{"exp":[1]}"#, ExpProblem::NotInteger("an array")),
+            (r#"{"exp":{}}"#, ExpProblem::NotInteger("an object")),
+            (r#"{"exp":1.7e9}"#, fraction),
+            (r#"{"exp":1769940000.0}"#, fraction),
+            (r#"{"exp":-0.5}"#, fraction),
+            (r#"{"exp":1e30}"#, fraction),
+            (r#"{"exp":9223372036854775808}"#, ExpProblem::OutOfRange),
+            (r#"{"exp":18446744073709551615}"#, ExpProblem::OutOfRange),
+            (r#"{"exp":1,"exp":2}"#, ExpProblem::Duplicate),
+        ] {
+            assert_eq!(exp(payload), Ok(Err(problem)), "{payload}");
+        }
+        // `iat`: any number that fits, a fraction truncated; anything else is no `iat`.
+        let iat = |p: &str| c(p).map(|c| c.iat);
+        assert_eq!(
+            iat(r#"{"exp":1,"iat":1769853600.75}"#),
+            Ok(Some(1_769_853_600))
+        );
+        assert_eq!(iat(r#"{"exp":1,"iat":-3}"#), Ok(Some(-3)));
+        for bad in [
+            r#""x""#,
+            "null",
+            "true",
+            "1e300",
+            "18446744073709551615",
+            "[1]",
+        ] {
+            assert_eq!(
+                iat(&format!(r#"{{"exp":1,"iat":{bad}}}"#)),
+                Ok(None),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn login_time_is_a_sane_past_iat_or_now() {
+        let at = |iat| Claims { exp: Ok(0), iat };
+        let now: u64 = 1_769_940_000;
+        let signed = |v: u64| i64::try_from(v).unwrap();
+        assert_eq!(login_time(&at(Some(1_769_853_600)), now), 1_769_853_600);
+        assert_eq!(login_time(&at(Some(0)), now), 0);
+        assert_eq!(login_time(&at(Some(signed(now))), now), now);
+        // In the future, before 1970, in milliseconds, past year 9999, or absent: now.
+        for iat in [
+            Some(signed(now) + 1),
+            Some(-1),
+            Some(1_769_853_600_000),
+            Some(i64::MAX),
+            None,
+        ] {
+            assert_eq!(login_time(&at(iat), now), now, "{iat:?}");
+        }
+        // Even with a clock past year 9999 (absurd), never a five-digit year from `iat`.
+        let max = crate::timefmt::MAX_RFC3339;
+        assert_eq!(login_time(&at(Some(signed(max))), max + 10), max);
+        assert_eq!(login_time(&at(Some(signed(max + 1))), max + 10), max + 10);
     }
 
     #[test]
     fn expiry_classes() {
         let at = |exp| Claims {
-            exp: Some(exp),
+            exp: Ok(exp),
             iat: None,
         };
-        assert_eq!(expiry(&Claims::default(), 100), Expiry::Unknown);
-        assert_eq!(expiry(&at(100), 100), Expiry::Expired { ago: 0 });
+        let missing = Claims {
+            exp: Err(ExpProblem::Missing),
+            iat: None,
+        };
+        assert_eq!(
+            expiry(&missing, 100),
+            Expiry::Unreadable(ExpProblem::Missing)
+        );
+        // exp == now is "expires soon", as in the app; expired means exp < now.
+        assert_eq!(expiry(&at(100), 100), Expiry::ExpiresSoon { remaining: 0 });
+        assert_eq!(expiry(&at(99), 100), Expiry::Expired { ago: 1 });
         assert_eq!(expiry(&at(100), 7300), Expiry::Expired { ago: 7200 });
-        assert_eq!(expiry(&at(0), u64::MAX), Expiry::Expired { ago: u64::MAX });
+        assert_eq!(expiry(&at(-5), 0), Expiry::Expired { ago: 5 });
+        assert_eq!(
+            expiry(&at(i64::MIN), u64::MAX),
+            Expiry::Expired { ago: u64::MAX }
+        );
         assert_eq!(expiry(&at(101), 100), Expiry::ExpiresSoon { remaining: 1 });
         assert_eq!(
             expiry(&at(3699), 100),
@@ -803,10 +849,14 @@ mod tests {
         );
         assert_eq!(expiry(&at(3700), 100), Expiry::Valid { remaining: 3600 });
         assert_eq!(
-            expiry(&at(u64::MAX), 0),
+            expiry(&at(i64::MAX), 0),
             Expiry::Valid {
-                remaining: u64::MAX
+                remaining: u64::try_from(i64::MAX).unwrap()
             }
+        );
+        assert_eq!(
+            expiry(&at(5), u64::MAX),
+            Expiry::Expired { ago: u64::MAX - 5 }
         );
     }
 
@@ -858,10 +908,17 @@ mod tests {
         ];
         bad_tokens.push(format!("{}.{}.", &HEADER, b64(b"{}")));
         for t in &bad_tokens {
-            let err = decode_claims(t).expect_err(t);
-            assert_no_leak(t, &err.to_string());
-            assert_no_leak(t, &format!("{err:?}"));
-            assert_no_leak(t, &format!("{err:#?}"));
+            // A token whose only fault is its `exp` decodes, with the problem in `exp`.
+            let shown = match decode_claims(t) {
+                Ok(Claims {
+                    exp: Err(problem), ..
+                }) => {
+                    format!("{problem} {problem:?} {problem:#?}")
+                }
+                Ok(claims) => panic!("{t}: {claims:?}"),
+                Err(err) => format!("{err} {err:?} {err:#?}"),
+            };
+            assert_no_leak(t, &shown);
         }
     }
 
@@ -889,7 +946,6 @@ mod tests {
                 part: JwtPart::Header,
             },
             TokenError::NoAlg,
-            TokenError::BadClaim { claim: "exp" },
         ] {
             assert!(e.to_string().contains("copy the whole token"), "{e}");
         }

@@ -3,22 +3,29 @@
 //!
 //! - TLS: rustls + ring, the embedded webpki roots plus `SSL_CERT_FILE` (`tls`); never the
 //!   platform verifier, never `/etc/ssl`. A loopback `http://` URL builds no roots at all.
-//! - Proxies: `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment
-//!   (reqwest's env matcher; on Linux that is all the "system" proxy is).
+//! - Proxies (`proxy`): `https_proxy` / `HTTPS_PROXY` / `all_proxy` / `ALL_PROXY` and
+//!   `NO_PROXY` with curl's rules, decided by us for the one URL; never for a loopback URL.
+//! - `localhost` is loopback: it is never looked up (no `/etc/hosts`, no DNS), it connects to
+//!   127.0.0.1, then ::1.
 //! - Retries (`policy`): connect errors, timeouts, a body cut short, 408, 429 and 5xx except
 //!   501/505, with full-jitter backoff or `Retry-After` plus a spread; every retry is logged.
 //!   401/403 are [`Error::Rejected`]; a redirect, another status or a bad body is
 //!   [`Error::Protocol`]; running out of budget is [`Error::Unavailable`].
+//! - Two readings of a 2xx answer (`answer`): the proof (JSON with `user.email`, any
+//!   `Content-Type`), and whether the SystemPrompt app would parse it in full
+//!   ([`Identity::app_parse_error`]), which decides whether `last_validated_at` is written.
 //! - The token travels only in a sensitive `Authorization` header and is redacted from every
 //!   message built from what the server sent (`answer::redact`).
 
 mod answer;
 mod policy;
+mod proxy;
 mod tls;
 
 #[cfg(test)]
 mod tests;
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -37,12 +44,18 @@ use policy::{Jitter, Tuning, Wait};
 pub mod fuzzing {
     use std::time::Duration;
 
-    /// `(id, email, name)` of a 200 body, or the (redacted) reason it is refused.
+    /// `(id, email, name)` of a 2xx body sent with `content_type`, or the (redacted) reason it
+    /// is refused.
     pub fn parse_user(
+        content_type: &str,
         body: &[u8],
         secret: &str,
     ) -> Result<(String, String, Option<String>), String> {
-        super::answer::parse_user(body, secret).map(|u| (u.id, u.email, u.name))
+        super::answer::parse_user(200, content_type, body, secret).map(|u| (u.id, u.email, u.name))
+    }
+    /// Why the SystemPrompt app would not parse this body (redacted), or `None`.
+    pub fn app_parse_error(body: &[u8], secret: &str) -> Option<String> {
+        super::answer::app_parse_error(body, secret)
     }
     /// The detail quoted from an error body.
     pub fn error_detail(body: &[u8], secret: &str) -> String {
@@ -55,10 +68,6 @@ pub mod fuzzing {
     /// `text` with the secret and its long segments replaced.
     pub fn redact(text: &str, secret: &str) -> String {
         super::answer::redact(text, secret)
-    }
-    /// Whether a `Content-Type` is JSON.
-    pub fn is_json(content_type: &str) -> bool {
-        super::answer::is_json(content_type)
     }
     /// A `Retry-After` value relative to `now`.
     pub fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
@@ -104,6 +113,9 @@ pub struct Identity {
     pub latency: Duration,
     /// Attempts made (1 when the first succeeded).
     pub attempts: u32,
+    /// Why the SystemPrompt app would fail to parse this same answer (the field and the
+    /// reason); `None` when it parses. Only a `None` allows writing `last_validated_at`.
+    pub app_parse_error: Option<String>,
 }
 
 /// Call whoami within the budget, retrying only transient failures.
@@ -121,8 +133,8 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 
 /// How one attempt ended.
 enum Outcome {
-    /// 200 with an identity.
-    Done(answer::User),
+    /// A 2xx with an identity, and whether the app would parse the answer.
+    Done(answer::User, Option<String>),
     /// Worth another attempt (if the budget allows).
     Retry {
         reason: String,
@@ -148,7 +160,7 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
     let secret = req.token.expose();
     let url = me_url(req.api_url)?;
     let auth = bearer(secret)?;
-    let client = build_client(&url, req.ssl_cert_file.as_deref(), tuning)?;
+    let client = build_client(&url, req.ssl_cert_file.as_deref(), tuning, secret)?;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -177,13 +189,14 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
             last: answer::redact(&last, secret),
         };
         match outcome {
-            Outcome::Done(user) => {
+            Outcome::Done(user, app_parse_error) => {
                 return Ok(Identity {
                     user_id: user.id,
                     email: user.email,
                     name: user.name,
                     latency: began.elapsed(),
                     attempts: attempt,
+                    app_parse_error,
                 });
             }
             Outcome::Fatal(Fatal::Rejected { status, detail }) => {
@@ -251,12 +264,18 @@ fn bearer(secret: &str) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
-fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Result<Client, Error> {
+fn build_client(
+    url: &Url,
+    ssl_cert_file: Option<&Path>,
+    tuning: &Tuning,
+    secret: &str,
+) -> Result<Client, Error> {
     let tls = if url.scheme() == "https" {
         tls::https_config(ssl_cert_file)?
     } else {
         tls::plain_http_config()?
     };
+    // reqwest's own reading of the proxy variables is off: `proxy::route` decides.
     let mut builder = Client::builder()
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
@@ -270,9 +289,51 @@ fn build_client(url: &Url, ssl_cert_file: Option<&Path>, tuning: &Tuning) -> Res
         .tcp_keepalive(None)
         .tcp_keepalive_interval(None)
         .tcp_keepalive_retries(None)
-        .tcp_user_timeout(None);
-    if !tuning.env_proxy {
-        builder = builder.no_proxy();
+        .tcp_user_timeout(None)
+        .no_proxy();
+    let route = if tuning.env_proxy {
+        proxy::route(url, &|name| std::env::var(name).ok())
+    } else {
+        proxy::Route::Direct
+    };
+    if let proxy::Route::Via {
+        var,
+        url: proxy_url,
+    } = route
+    {
+        let bad = |message: &str| {
+            Error::Config(vec![ConfigProblem {
+                var: var.to_owned(),
+                message: message.to_owned(),
+            }])
+        };
+        if crate::redact::Redactor::with_secret(secret).matches(&proxy_url) {
+            return Err(bad(
+                "holds the API token (pasted into the wrong variable?); set it to the proxy URL",
+            ));
+        }
+        let proxy = reqwest::Proxy::https(proxy_url.as_str()).map_err(|_| {
+            bad("is not a proxy URL; use e.g. http://proxy.example.com:3128, or unset it")
+        })?;
+        tracing::debug!(
+            "whoami goes through the proxy {} ({var})",
+            proxy::shown(&proxy_url)
+        );
+        builder = builder.proxy(proxy);
+    }
+    // `localhost` means this machine: never resolved through /etc/hosts or DNS, whose answer
+    // could be another host receiving the token over plain HTTP (port 0: the URL's port).
+    if url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case("localhost"))
+    {
+        builder = builder.resolve_to_addrs(
+            "localhost",
+            &[
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+            ],
+        );
     }
     builder
         .build()
@@ -299,27 +360,16 @@ async fn attempt_once(
     let status = resp.status();
     let code = status.as_u16();
     match code {
-        200 => {
+        // Any 2xx, whatever its Content-Type, is read as JSON (as the app does).
+        200..=299 => {
             let content_type = header_str(&resp, header::CONTENT_TYPE).unwrap_or_default();
-            if !answer::is_json(&content_type) {
-                let got = if content_type.is_empty() {
-                    "none".to_owned()
-                } else {
-                    answer::sanitize(&content_type, secret, 60)
-                };
-                return protocol(format!(
-                    "HTTP 200 with Content-Type {got}, expected application/json; is {} the API \
-                     (not a web page or a captive portal)?",
-                    vars::API_URL.var
-                ));
-            }
             match read_body(&mut resp, tuning.max_body).await {
-                Ok(body) => match answer::parse_user(&body, secret) {
-                    Ok(user) => Outcome::Done(user),
+                Ok(body) => match answer::parse_user(code, &content_type, &body, secret) {
+                    Ok(user) => Outcome::Done(user, answer::app_parse_error(&body, secret)),
                     Err(reason) => protocol(reason),
                 },
                 Err(BodyError::TooLarge) => protocol(format!(
-                    "HTTP 200 body larger than {} bytes",
+                    "HTTP {code} body larger than {} bytes",
                     tuning.max_body
                 )),
                 Err(BodyError::Broken(e)) => Outcome::Retry {
@@ -361,7 +411,7 @@ async fn attempt_once(
                 format!(" ({detail})")
             };
             let hint = if code < 300 {
-                "expected HTTP 200".to_owned()
+                "expected HTTP 2xx".to_owned()
             } else {
                 format!(
                     "check {} (the API base URL, e.g. {})",

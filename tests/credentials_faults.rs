@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{EMAIL, Test, cloud, scratch};
+use common::{EMAIL, Step, Test, cloud, scratch, tls_cloud};
 use sp_entrypoint::credentials::Credentials;
 use sp_entrypoint::token::Secret;
 
@@ -301,4 +301,102 @@ fn two_entrypoints_writing_the_same_path_at_once_leave_a_valid_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 2, "temporary files left: {names:?}");
+}
+
+#[test]
+fn check_never_persists_credentials_whoami_refused() {
+    // A 401, an email mismatch, an untrusted certificate: neither `check` nor an app run
+    // writes the file.
+    type Setup = fn() -> (common::FakeCloud, Test, i32);
+    let setups: [Setup; 3] = [
+        || {
+            let fake = cloud(vec![Step::status(401), Step::status(401)]);
+            let t = Test::new().cloud(&fake);
+            (fake, t, 77)
+        },
+        || {
+            let fake = cloud(vec![]);
+            let token = fake.token("someone.else@example.com", 86_400);
+            let t = Test::new()
+                .url(&fake)
+                .token(&token)
+                .env("SYSTEMPROMPT_USER_EMAIL", EMAIL);
+            (fake, t, 77)
+        },
+        || {
+            let fake = tls_cloud(vec![]);
+            let t = Test::new().cloud(&fake).env_remove("SSL_CERT_FILE");
+            (fake, t, 69)
+        },
+    ];
+    for (i, setup) in setups.into_iter().enumerate() {
+        for tail in [&["check"][..], &["check", "--json"], &["true"]] {
+            let dir = scratch("refused");
+            let path = dir.join("creds/credentials.json");
+            let (_fake, t, code) = setup();
+            t.args(["--write-credentials", path.to_str().unwrap()])
+                .args(tail.iter().copied())
+                .run()
+                .code(code);
+            assert!(
+                !path.exists(),
+                "case {i} {tail:?}: the refused credentials were written"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_escape_hatch_persists_unvalidated_credentials_with_a_null_validation_time() {
+    for (tail, code) in [(&["true"][..], 0), (&["check"][..], 77)] {
+        let fake = cloud(vec![Step::status(401)]);
+        let dir = scratch("hatch");
+        let path = dir.join("credentials.json");
+        let t = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS", "1");
+        let token = t.secrets()[0].clone();
+        t.args(["--write-credentials", path.to_str().unwrap()])
+            .args(tail.iter().copied())
+            .run()
+            .code(code);
+        let file: serde_json::Value =
+            serde_json::from_str(&common::read(&path)).expect("the file is JSON");
+        assert_eq!(file["api_token"], token.as_str());
+        assert!(file["last_validated_at"].is_null(), "{tail:?}: {file}");
+    }
+}
+
+#[test]
+fn existing_non_regular_targets_are_refused_with_73_and_left_as_they_were() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("non-regular");
+    let fifo = dir.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let socket = dir.join("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let dev_null = std::path::PathBuf::from("/dev/null");
+    let fake = cloud(vec![]);
+    for target in [&fifo, &socket, &dev_null] {
+        for tail in [&["check"][..], &["true"]] {
+            Test::new()
+                .cloud(&fake)
+                .args(["--write-credentials", target.to_str().unwrap()])
+                .args(tail.iter().copied())
+                .run()
+                .code(73)
+                .stderr_has("not a regular file");
+        }
+    }
+    let kind = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().file_type();
+    assert!(kind(&fifo).is_fifo());
+    assert!(kind(&socket).is_socket());
+    assert!(kind(&dev_null).is_char_device());
+    assert_eq!(std::fs::metadata(&dev_null).unwrap().len(), 0);
 }

@@ -222,12 +222,15 @@ fn a_200_with_an_empty_body_is_a_protocol_error() {
 }
 
 #[test]
-fn a_200_with_a_wrong_content_type_is_a_protocol_error() {
+fn a_200_web_page_is_a_protocol_error_with_a_hint() {
+    // The Content-Type alone no longer decides (issue 10: the app ignores it); the HTML body
+    // is not the JSON answer, and the hint says where to look.
     let fake = cloud(vec![Step::WrongContentType]);
     let out = Test::new().cloud(&fake).args(["true"]).run();
     out.code(76)
+        .stderr_has("not the expected JSON")
         .stderr_has("Content-Type text/html")
-        .stderr_has("expected application/json");
+        .stderr_has("is SYSTEMPROMPT_API_URL the API");
     assert_eq!(fake.requests(), 1);
 }
 
@@ -321,4 +324,79 @@ fn a_hostile_identity_cannot_forge_log_lines_or_escape_sequences() {
         .stderr_has("the token belongs to evil@example.com INFO");
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+}
+
+// ---- broken surroundings ---------------------------------------------------------------------
+
+/// Which of the standard streams is a pipe whose reader is gone.
+#[derive(Debug, Clone, Copy)]
+enum Closed {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+/// Run `t` with `closed` a real closed pipe (the other stream to /dev/null); its exit code.
+fn run_closed(t: &Test, closed: Closed) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = t.command();
+    match closed {
+        Closed::Stdout => cmd.stdout(writer).stderr(Stdio::null()),
+        Closed::Stderr => cmd.stdout(Stdio::null()).stderr(writer),
+        Closed::Both => cmd.stdout(writer.try_clone().unwrap()).stderr(writer),
+    };
+    let status = cmd.status().unwrap();
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_changes_nothing_but_the_output() {
+    type Case = (
+        &'static [&'static str],
+        Option<Step>,
+        Option<(&'static str, &'static str)>,
+        i32,
+    );
+    let cases: [Case; 13] = [
+        (&["check"], None, None, 0),
+        (&["check", "--json"], None, None, 0),
+        (&["--log", "trace", "check"], None, None, 0),
+        (&["--help"], None, None, 0),
+        (&["check", "--help"], None, None, 0),
+        (&["--version"], None, None, 0),
+        (&["--bogus"], None, None, 64),
+        (&["true"], None, None, 0),
+        (&["--init", "always", "sh", "-c", "exit 3"], None, None, 3),
+        (&["/nonexistent/app"], None, None, 127),
+        (&["check"], Some(Step::status(401)), None, 77),
+        (&["check", "--json"], Some(Step::status(401)), None, 77),
+        (
+            &["check"],
+            None,
+            Some(("SYSTEMPROMPT_USER_EMAIL", "not-an-email")),
+            78,
+        ),
+    ];
+    let fake = cloud(vec![]);
+    for (args, step, env, code) in cases {
+        for closed in [Closed::Stdout, Closed::Stderr, Closed::Both] {
+            if let Some(step) = &step {
+                fake.push_script([step.clone()]);
+            }
+            let mut t = Test::new().cloud(&fake).args(args.iter().copied());
+            if let Some((k, v)) = env {
+                t = t.env(k, v);
+            }
+            assert_eq!(
+                run_closed(&t, closed),
+                code,
+                "{args:?} with {closed:?} closed"
+            );
+        }
+    }
 }

@@ -690,3 +690,46 @@ fn on_a_terminal_the_app_is_the_foreground_process_group() {
         assert_eq!(out.status.code(), Some(0), "handoff={handoff}: {stdout}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Broken surroundings
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn with_stdout_and_stderr_closed_the_app_code_passes_on_and_leftovers_are_still_killed() {
+    // Real closed pipes: every line the supervisor writes fails (EPIPE). A leftover notes the
+    // SIGTERM it gets and ignores it, so only the SIGKILL after the grace period ends it (its
+    // own output goes to /dev/null: sh would die of SIGPIPE reporting its killed `sleep`).
+    let dir = scratch("closed-output");
+    for mode in modes("with_stdout_and_stderr_closed") {
+        let got = dir.join("got");
+        let _ = std::fs::remove_file(&got);
+        let script = r#"rm -f "$D/f"; mkfifo "$D/f"
+            ( trap 'echo term >> "$D/got"' TERM; echo up > "$D/f"; while :; do sleep 0.05; done ) >/dev/null 2>&1 &
+            read x < "$D/f"
+            exit 4"#;
+        let mut cmd = supervise_cmd(mode, 300, script, &dir);
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        cmd.stdout(writer.try_clone().expect("dup")).stderr(writer);
+        let t0 = Instant::now();
+        let mut child = cmd.spawn().expect("spawn the supervisor");
+        let mut status = None;
+        wait_until("the supervisor exits", || {
+            status = child.try_wait().expect("wait");
+            status.is_some()
+        });
+        let took = t0.elapsed();
+        let status = status.expect("status");
+        assert_eq!(status.code(), Some(4), "{mode:?}: {status:?}");
+        let noted = std::fs::read_to_string(&got).unwrap_or_default();
+        assert!(
+            noted.contains("term"),
+            "{mode:?}: the leftover got no SIGTERM"
+        );
+        assert!(
+            took >= Duration::from_millis(280),
+            "{mode:?}: did not wait for the grace period: {took:?}"
+        );
+    }
+}

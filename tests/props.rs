@@ -11,12 +11,16 @@ use std::path::Path;
 use proptest::prelude::*;
 use serde::Deserialize;
 use sp_entrypoint::config::{self, CliValues, vars};
-use sp_entrypoint::credentials::Credentials;
+use sp_entrypoint::credentials::{Credentials, Proven};
 use sp_entrypoint::error::Error;
 use sp_entrypoint::timefmt;
 use sp_entrypoint::token;
 
-use sp_entrypoint::token::base64url_encode as b64;
+/// base64url without padding, as tokens use it.
+fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
 
 /// A well-formed token: an optional prefix, a header, claims with `exp`/`iat`, a signature.
 fn token_strategy() -> impl Strategy<Value = (String, u64, u64)> {
@@ -160,10 +164,19 @@ proptest! {
         prop_assert_eq!(cfg.token.expose(), tok.as_str());
         prop_assert_eq!(&cfg.email, &email);
         prop_assert_eq!(&cfg.api_url, &norm);
-        prop_assert_eq!((cfg.claims.exp, cfg.claims.iat), (Some(exp), Some(iat)));
+        prop_assert_eq!(
+            (cfg.claims.exp, cfg.claims.iat),
+            (Ok(exp.cast_signed()), Some(iat.cast_signed()))
+        );
 
         // The credentials as the bootstrap builds them.
-        let creds = Credentials::new(&cfg, 0, validated);
+        // At a `now` after every generated `iat` (all in the past, so each is the login time);
+        // whoami proved the configured address itself.
+        let proven = validated.map(|at| Proven {
+            email: &cfg.email,
+            validated_at: Some(at),
+        });
+        let creds = Credentials::new(&cfg, 2_000_000_000, proven);
         let json = creds.to_json();
         prop_assert!(json.ends_with("}\n"), "no final newline");
         prop_assert_eq!(
@@ -181,7 +194,11 @@ proptest! {
                 last_validated_at: validated.map(timefmt::rfc3339),
             }
         );
-        prop_assert_eq!(timefmt::parse_rfc3339(&timefmt::rfc3339(iat)), Some(iat));
+        let read = time::OffsetDateTime::parse(
+            &timefmt::rfc3339(iat),
+            &time::format_description::well_known::Rfc3339,
+        );
+        prop_assert_eq!(read.map(time::OffsetDateTime::unix_timestamp).ok(), Some(iat.cast_signed()));
         // `Debug` never shows the token.
         let debug = format!("{creds:?} {cfg:?}");
         prop_assert!(!debug.contains(&tok));

@@ -501,3 +501,350 @@ fn scrub_token_with_write_credentials_the_app_env_lacks_it_and_the_file_has_it()
         }
     }
 }
+
+// ---- the token goes to SYSTEMPROMPT_API_URL and nowhere else -----------------------------------
+
+/// A loopback listener standing in for a proxy: counts the connections it is offered (and
+/// answers none of them).
+struct Listener {
+    url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    fn on(ip: &str, port: u16) -> Listener {
+        let listener = std::net::TcpListener::bind((ip, port)).expect("bind the listener");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = connections.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(conn);
+            }
+        });
+        Listener { url, connections }
+    }
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn the_token_never_goes_to_a_proxy_for_a_loopback_api() {
+    let proxy = Listener::on("127.0.0.1", 0);
+    let every_proxy = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ];
+    for tls in [false, true] {
+        let fake = if tls {
+            tls_cloud(vec![])
+        } else {
+            cloud(vec![])
+        };
+        let port = fake.local_addr().port();
+        let scheme = if tls { "https" } else { "http" };
+        for api in [fake.url(), format!("{scheme}://localhost:{port}")] {
+            for no_proxy in [None, Some("*"), Some("example.com")] {
+                for tail in [&["check"][..], &["true"]] {
+                    let mut t = Test::new().cloud(&fake).env("SYSTEMPROMPT_API_URL", &api);
+                    for var in every_proxy {
+                        t = t.env(var, &proxy.url);
+                    }
+                    if let Some(list) = no_proxy {
+                        t = t.env("NO_PROXY", list);
+                    }
+                    t.args(tail.iter().copied()).run().code(0);
+                }
+            }
+        }
+        assert_eq!(fake.requests(), 12, "every run reached the API directly");
+    }
+    assert_eq!(
+        proxy.connections(),
+        0,
+        "the proxy was offered a connection carrying the token"
+    );
+}
+
+#[test]
+fn localhost_is_never_looked_up_so_hosts_files_cannot_redirect_the_token() {
+    // A private mount namespace where /etc/hosts says localhost is 127.0.0.2, with a listener
+    // there on the fake cloud's port: a lookup would send the token to it.
+    if !std::process::Command::new("unshare")
+        .args(["--mount", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: localhost_is_never_looked_up: unshare --mount is not permitted here");
+        return;
+    }
+    let fake = cloud(vec![]);
+    let port = fake.local_addr().port();
+    let decoy = Listener::on("127.0.0.2", port);
+    let dir = scratch("hosts");
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "127.0.0.2 localhost\n").unwrap();
+    let script = format!(
+        "mount --bind {} /etc/hosts && getent hosts localhost | grep -q 127.0.0.2 && exec \"$@\"",
+        hosts.display()
+    );
+    for tail in [&["check"][..], &["true"]] {
+        let t = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_API_URL", &format!("http://localhost:{port}"))
+            .args(tail.iter().copied());
+        t.run_wrapped(&["unshare", "--mount"], Some(&script))
+            .code(0);
+    }
+    assert_eq!(fake.requests(), 2);
+    assert_eq!(
+        decoy.connections(),
+        0,
+        "localhost was resolved through /etc/hosts"
+    );
+}
+
+#[test]
+fn server_text_quoting_pieces_of_the_token_in_any_case_is_redacted() {
+    // 20-character pieces, lowercased and uppercased parts, in an error body; a redirect whose
+    // host is a part of the token (URL parsing lowercases it).
+    let pieces = |t: &str| {
+        let jwt = &t[t.find("eyJ").unwrap()..];
+        let mut quoted: Vec<String> = (0..jwt.len().saturating_sub(20))
+            .step_by(7)
+            .map(|i| jwt[i..i + 20].to_owned())
+            .collect();
+        for part in t.split('.') {
+            quoted.push(part.to_ascii_lowercase());
+            quoted.push(part.to_ascii_uppercase());
+        }
+        quoted.join(" ")
+    };
+    matrix(
+        &move || {
+            let fake = cloud(vec![]);
+            let token = fake.token(EMAIL, 86_400);
+            let json = serde_json::json!({"error": {"code": "x", "message": pieces(&token)}});
+            fake.push_script([
+                body_step(401, json.to_string(), "application/json"),
+                body_step(401, json.to_string(), "application/json"),
+            ]);
+            let t = with_token(&fake, &token);
+            (vec![fake], t)
+        },
+        77,
+        77,
+    );
+    matrix(
+        &|| {
+            let fake = cloud(vec![]);
+            let token = fake.token(EMAIL, 86_400);
+            let sig = token.rsplit('.').next().unwrap().to_owned();
+            let payload = token.split('.').nth(1).unwrap()[..40].to_owned();
+            let step = || Step::Redirect {
+                code: 302,
+                location: format!("https://{sig}.example.com/{payload}"),
+            };
+            fake.push_script([step(), step()]);
+            let t = with_token(&fake, &token);
+            (vec![fake], t)
+        },
+        76,
+        76,
+    );
+}
+
+#[test]
+fn a_token_pasted_into_any_variable_or_option_is_refused_without_being_echoed() {
+    let fake = cloud(vec![]);
+    let vars = [
+        "SYSTEMPROMPT_LOG_FORMAT",
+        "SYSTEMPROMPT_LOG",
+        "FLY_APP_NAME",
+        "FLY_MACHINE_ID",
+        "FLY_REGION",
+        "SYSTEMPROMPT_INIT",
+        "SYSTEMPROMPT_GRACE",
+        "SYSTEMPROMPT_WHOAMI_TIMEOUT",
+        "SYSTEMPROMPT_SCRUB_TOKEN",
+        "SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS",
+        "SYSTEMPROMPT_WRITE_CREDENTIALS",
+        "SSL_CERT_FILE",
+        "SYSTEMPROMPT_API_URL",
+        "SYSTEMPROMPT_USER_EMAIL",
+        "SYSTEMPROMPT_USER_EMAIL_FILE",
+        "SYSTEMPROMPT_API_TOKEN_FILE",
+    ];
+    for var in vars {
+        for mode in LOG_MODES {
+            let t = Test::new().cloud(&fake);
+            let token = t.secrets()[0].clone();
+            // As pasted, and lowercased by a template or a shell.
+            for value in [token.clone(), format!("x-{}", token.to_ascii_lowercase())] {
+                let out = Test::new()
+                    .cloud(&fake)
+                    .secret(&token)
+                    .env(var, &value)
+                    .args(mode.iter().copied())
+                    .args(["check"])
+                    .run();
+                out.code(78).stderr_has(var);
+            }
+        }
+    }
+    // Options: clap echoes the values it refuses (64); the others are configuration (78).
+    for (option, code) in [
+        ("--log-format", 64),
+        ("--log", 78),
+        ("--init", 78),
+        ("--grace", 78),
+        ("--whoami-timeout", 78),
+        ("--write-credentials", 78),
+    ] {
+        let t = Test::new().cloud(&fake);
+        let token = t.secrets()[0].clone();
+        t.args([option, &token, "check"]).run().code(code);
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn usage_errors_and_command_not_found_never_echo_the_token() {
+    let fake = cloud(vec![]);
+    let t = Test::new().cloud(&fake);
+    let token = t.secrets()[0].clone();
+    // An unknown option, a stray value, and an app named by the token.
+    t.args([format!("--{token}"), "true".into()]).run().code(64);
+    Test::new()
+        .cloud(&fake)
+        .args(["check", &token])
+        .run()
+        .code(64);
+    for mode in LOG_MODES {
+        Test::new()
+            .cloud(&fake)
+            .args(mode.iter().copied())
+            .args([format!("/nonexistent/{token}")])
+            .run()
+            .code(127)
+            .stderr_has("command not found");
+    }
+    // The token only in a file (not yet read when clap reports), pasted into an option clap
+    // checks and echoes: withheld as JWT-shaped text.
+    let dir = scratch("usage-file");
+    let file = dir.join("token");
+    std::fs::write(&file, &token).unwrap();
+    Test::new()
+        .cloud(&fake)
+        .env_remove("SYSTEMPROMPT_API_TOKEN")
+        .env("SYSTEMPROMPT_API_TOKEN_FILE", file.to_str().unwrap())
+        .secret(&token)
+        .args(["--log-format", &token, "check"])
+        .run()
+        .code(64);
+}
+
+#[test]
+fn a_crash_while_the_token_is_in_memory_leaves_no_core_dump() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    // Core dumps as a careless platform may enable them: unlimited size, into the working
+    // directory (when core_pattern writes files there). The crash is a SIGABRT (what an abort
+    // on panic raises); a SIGSEGV from kill(2) is swallowed by std's stack-overflow handler.
+    fn allow_cores(cmd: &mut Command, dir: &std::path::Path) {
+        cmd.current_dir(dir);
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_CORE,
+                    nix::sys::resource::RLIM_INFINITY,
+                    nix::sys::resource::RLIM_INFINITY,
+                )
+                .map_err(std::io::Error::from)
+            });
+        }
+    }
+    // The control: a dumpable process crashing the same way does dump here.
+    let control_dir = scratch("core-control");
+    let mut control = Command::new("sh");
+    control.args(["-c", "kill -ABRT $$"]).stdin(Stdio::null());
+    allow_cores(&mut control, &control_dir);
+    let status = control.status().unwrap();
+    let _ = std::fs::remove_dir_all(&control_dir);
+    if !status.core_dumped() {
+        eprintln!(
+            "skipped: a_crash_while_the_token_is_in_memory_leaves_no_core_dump: this machine writes no core dumps (core_pattern: {})",
+            std::fs::read_to_string("/proc/sys/kernel/core_pattern")
+                .unwrap_or_default()
+                .trim()
+        );
+        return;
+    }
+    let fake = cloud(vec![]);
+    let dir = scratch("core");
+    for tail in [&["check"][..], &["true"]] {
+        fake.push_script([Step::Hang]);
+        let t = Test::new()
+            .cloud(&fake)
+            .args(["--whoami-timeout", "20"])
+            .args(tail.iter().copied());
+        let mut cmd = t.command();
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        allow_cores(&mut cmd, &dir);
+        let mut child = cmd.spawn().unwrap();
+        // The token is in memory: whoami is waiting for the hanging server.
+        let before = fake.requests();
+        assert!(fake.wait_for_requests(before + 1, Duration::from_secs(20)));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+            nix::sys::signal::Signal::SIGABRT,
+        )
+        .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(nix::sys::signal::Signal::SIGABRT as i32),
+            "{status:?}"
+        );
+        assert!(!status.core_dumped(), "a core dump was written: {status:?}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "core files: {left:?}");
+}
+
+#[test]
+fn the_panic_hook_cannot_panic_on_a_closed_stderr() {
+    // As `a_panic_prints_no_secret_and_exits_70`, with stderr a pipe whose reader is gone:
+    // printing the line fails, and the hook still exits 70 (not SIGABRT from a double panic).
+    if std::env::var_os("SP_SECRETS_PANIC_CLOSED").is_some() {
+        sp_entrypoint::install_panic_hook();
+        panic!("a literal message");
+    }
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_panic_hook_cannot_panic_on_a_closed_stderr",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SP_SECRETS_PANIC_CLOSED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(70), "{status:?}");
+}

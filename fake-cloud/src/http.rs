@@ -13,7 +13,11 @@ pub const MAX_BODY: u64 = 1024 * 1024;
 pub struct Head {
     /// The method, e.g. `GET`.
     pub method: String,
-    /// The path without the query string.
+    /// The request target as sent: `/path?query`, `http://host/path` (to a proxy) or
+    /// `host:port` (`CONNECT`).
+    pub target: String,
+    /// The path without the query string (of an absolute-form target too; empty for
+    /// `CONNECT`).
     pub path: String,
     /// The minor HTTP version (`0` for HTTP/1.0, `1` for HTTP/1.1).
     pub minor_version: u8,
@@ -118,10 +122,23 @@ pub fn parse_head(raw: &[u8]) -> Option<Head> {
         "HTTP/1.0" => 0,
         _ => return None,
     };
-    if method.is_empty() || !target.starts_with('/') {
+    if method.is_empty() {
         return None;
     }
-    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    // Origin form; absolute form (what a client sends to a proxy); authority form (CONNECT).
+    let origin = if target.starts_with('/') {
+        target
+    } else if let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        rest.find('/').map_or("/", |i| &rest[i..])
+    } else if method == "CONNECT" && !target.is_empty() {
+        ""
+    } else {
+        return None;
+    };
+    let path = origin.split_once('?').map_or(origin, |(p, _)| p);
     let mut headers = Vec::new();
     for line in lines {
         let (name, value) = line.split_once(':')?;
@@ -132,6 +149,7 @@ pub fn parse_head(raw: &[u8]) -> Option<Head> {
     }
     Some(Head {
         method: method.to_owned(),
+        target: target.to_owned(),
         path: path.to_owned(),
         minor_version,
         headers,
@@ -194,6 +212,17 @@ mod tests {
         assert!(!h.keep_alive());
         let h = parse_head(b"GET / HTTP/1.0\r\nConnection: Keep-Alive").unwrap();
         assert!(h.keep_alive());
+        let h = parse_head(b"GET http://127.0.0.1:9/api/v1/auth/me?x=1 HTTP/1.1").unwrap();
+        assert_eq!(
+            (h.target.as_str(), h.path.as_str()),
+            ("http://127.0.0.1:9/api/v1/auth/me?x=1", "/api/v1/auth/me")
+        );
+        let h = parse_head(b"CONNECT api.example.invalid:443 HTTP/1.1\r\nHost: x").unwrap();
+        assert_eq!(
+            (h.method.as_str(), h.target.as_str(), h.path.as_str()),
+            ("CONNECT", "api.example.invalid:443", "")
+        );
+        assert!(parse_head(b"GET api.example.invalid:443 HTTP/1.1").is_none());
         assert!(parse_head(b"GET / HTTP/2").is_none());
         assert!(parse_head(b"GET /").is_none());
         assert!(parse_head(b"GET / HTTP/1.1\r\nbad header").is_none());

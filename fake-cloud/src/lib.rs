@@ -36,7 +36,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
 pub use script::{ParseError, Step, parse_duration, parse_script, parse_size, parse_step};
-pub use server::{STATS_PATH, WHOAMI_PATH};
+pub use server::{MAX_SEEN, STATS_PATH, SeenRequest, WHOAMI_PATH};
 pub use token::{
     Rejection, SIGNING_KEY, TOKEN_PREFIX, mint_token, mint_token_with_payload, now_secs,
     verify_token,
@@ -266,6 +266,7 @@ impl FakeCloud {
             counters: server::Counters::default(),
             arrival_lock: Mutex::new(()),
             arrived: std::sync::Condvar::new(),
+            seen: Mutex::new(Vec::new()),
         });
         let acceptor = material.map(|m| tokio_rustls::TlsAcceptor::from(m.config));
         let (tx, rx) = oneshot::channel();
@@ -338,6 +339,32 @@ impl FakeCloud {
     /// A snapshot of every counter.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// Every request read so far, any path (whoami, stats, a proxy's `CONNECT` or absolute-form
+    /// `GET`), in arrival order; at most [`MAX_SEEN`]. For tests that check what the client sent.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `(ended, bytes)`: how many `HugeBody`/`HugeChunked` steps have ended, and how many
+    /// filler bytes they wrote in all (a client that refuses a large body hangs up early).
+    pub fn streamed(&self) -> (usize, u64) {
+        let c = &self.shared.counters;
+        (
+            c.streams_ended.load(Ordering::SeqCst),
+            c.streamed_bytes.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Block until at least `n` `HugeBody`/`HugeChunked` steps have ended (the client went
+    /// away, or all was sent) or `timeout` passes; returns whether they did.
+    pub fn wait_for_streams(&self, n: usize, timeout: Duration) -> bool {
+        self.shared.wait_streams(n, timeout)
     }
 
     /// Append steps to the script (consumed before the default step).

@@ -18,7 +18,7 @@ pub enum Step {
         retry_after: Option<String>,
         /// The body; defaults to a JSON error object naming the status.
         body: Option<String>,
-        /// The `Content-Type`; defaults to `application/json`.
+        /// The `Content-Type`; defaults to `application/json`; an empty string sends none.
         content_type: Option<String>,
     },
     /// Wait this long, then behave as [`Step::Ok`].
@@ -71,6 +71,17 @@ impl Step {
             retry_after: None,
             body: None,
             content_type: None,
+        }
+    }
+
+    /// An answer with this status, `Content-Type` (`""`: none) and body, whatever the token:
+    /// for scripting any whoami answer, e.g. `Step::respond(200, "text/plain", "{...}")`.
+    pub fn respond(code: u16, content_type: &str, body: impl Into<String>) -> Step {
+        Step::Status {
+            code,
+            retry_after: None,
+            body: Some(body.into()),
+            content_type: Some(content_type.to_owned()),
         }
     }
 

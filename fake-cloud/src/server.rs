@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -81,7 +81,15 @@ pub struct Counters {
     pub scripted: AtomicUsize,
     /// See [`Stats::connections`].
     pub connections: AtomicUsize,
+    /// Filler bytes written by `HugeBody`/`HugeChunked` steps (see [`crate::FakeCloud::streamed`]).
+    pub streamed_bytes: AtomicU64,
+    /// `HugeBody`/`HugeChunked` steps that have ended (sent all, or the client went away).
+    pub streams_ended: AtomicUsize,
 }
+
+/// The most request heads kept for [`crate::FakeCloud::seen`] (a benchmark's herd is not recorded
+/// without bound).
+pub const MAX_SEEN: usize = 10_000;
 
 /// State shared by the accept loop, every connection and the [`crate::FakeCloud`] handle.
 pub struct Shared {
@@ -99,8 +107,53 @@ pub struct Shared {
     pub counters: Counters,
     /// Paired with `arrived`: notified whenever a whoami request arrives.
     pub arrival_lock: Mutex<()>,
-    /// Notified whenever a whoami request arrives.
+    /// Notified whenever a whoami request arrives or a stream ends.
     pub arrived: Condvar,
+    /// Every request head read (any path), in arrival order, up to [`MAX_SEEN`].
+    pub seen: Mutex<Vec<SeenRequest>>,
+}
+
+/// A request the fake read: what tests check about what the client sent. `Debug` hides the
+/// values of `Authorization` and `Proxy-Authorization` (the fake never prints a token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// The method, e.g. `GET` or `CONNECT`.
+    pub method: String,
+    /// The request target as sent (`/api/v1/auth/me`, `http://host/...`, `host:443`).
+    pub target: String,
+    /// The minor HTTP version (`0` or `1`).
+    pub minor_version: u8,
+    /// Header names (lower-cased) and values (trimmed), in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    /// The first value of header `name` (give it in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl std::fmt::Debug for SeenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let hidden = matches!(n.as_str(), "authorization" | "proxy-authorization");
+                (n.as_str(), if hidden { "***" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("SeenRequest")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("minor_version", &self.minor_version)
+            .field("headers", &headers)
+            .finish()
+    }
 }
 
 impl Shared {
@@ -131,6 +184,43 @@ impl Shared {
             })
             .unwrap_or_else(PoisonError::into_inner);
         !result.timed_out() || self.counters.requests.load(Ordering::SeqCst) >= n
+    }
+
+    /// Keep a copy of a request head (up to [`MAX_SEEN`]).
+    fn record(&self, head: &Head) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() < MAX_SEEN {
+            seen.push(SeenRequest {
+                method: head.method.clone(),
+                target: head.target.clone(),
+                minor_version: head.minor_version,
+                headers: head.headers.clone(),
+            });
+        }
+    }
+
+    /// Block until at least `n` streams have ended or `timeout` passes; returns whether they did.
+    pub fn wait_streams(&self, n: usize, timeout: Duration) -> bool {
+        let guard = self
+            .arrival_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (_guard, _) = self
+            .arrived
+            .wait_timeout_while(guard, timeout, |()| {
+                self.counters.streams_ended.load(Ordering::SeqCst) < n
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        self.counters.streams_ended.load(Ordering::SeqCst) >= n
+    }
+
+    fn stream_ended(&self) {
+        let _guard = self
+            .arrival_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.counters.streams_ended.fetch_add(1, Ordering::SeqCst);
+        self.arrived.notify_all();
     }
 
     fn count_request(&self) {
@@ -289,6 +379,7 @@ async fn handle_conn(mut conn: Conn, shared: &Shared) {
                 return refuse(&mut conn, 400, "bad_request", "malformed HTTP/1.x request").await;
             }
         };
+        shared.record(&head);
         let keep = head.keep_alive();
         match route(&mut conn, &head, shared, keep).await {
             Next::KeepAlive if keep => {}
@@ -443,7 +534,7 @@ async fn whoami(conn: &mut Conn, head: &Head, shared: &Shared, keep: bool) -> Ne
                 "GET {WHOAMI_PATH} step={} (auth not checked)",
                 other.name()
             ));
-            scripted_step(conn, other, keep).await
+            scripted_step(conn, shared, other, keep).await
         }
     }
 }
@@ -510,7 +601,7 @@ async fn auth_step(conn: &mut Conn, head: &Head, shared: &Shared, step: Step, ke
 }
 
 /// The steps that answer without looking at the token.
-async fn scripted_step(conn: &mut Conn, step: Step, keep: bool) -> Next {
+async fn scripted_step(conn: &mut Conn, shared: &Shared, step: Step, keep: bool) -> Next {
     match step {
         Step::Status {
             code,
@@ -521,7 +612,11 @@ async fn scripted_step(conn: &mut Conn, step: Step, keep: bool) -> Next {
             let body = body.unwrap_or_else(|| {
                 error_json("scripted_status", &format!("scripted status {code}"))
             });
-            let mut headers = vec![("Content-Type", content_type.as_deref().unwrap_or(JSON))];
+            let mut headers = match content_type.as_deref() {
+                None => vec![("Content-Type", JSON)],
+                Some("") => vec![],
+                Some(ct) => vec![("Content-Type", ct)],
+            };
             if let Some(ra) = retry_after.as_deref() {
                 headers.push(("Retry-After", ra));
             }
@@ -540,8 +635,16 @@ async fn scripted_step(conn: &mut Conn, step: Step, keep: bool) -> Next {
             let headers = [("Location", location.as_str()), ("Content-Type", JSON)];
             send(conn, code, &headers, b"", keep).await
         }
-        Step::HugeBody { bytes } => huge_body(conn, bytes, false, keep).await,
-        Step::HugeChunked { bytes } => huge_body(conn, bytes, true, keep).await,
+        Step::HugeBody { bytes } => {
+            let next = huge_body(conn, shared, bytes, false, keep).await;
+            shared.stream_ended();
+            next
+        }
+        Step::HugeChunked { bytes } => {
+            let next = huge_body(conn, shared, bytes, true, keep).await;
+            shared.stream_ended();
+            next
+        }
         Step::InvalidJson => send(conn, 200, &[("Content-Type", JSON)], b"{\"user\": ", keep).await,
         Step::EmptyBody => send(conn, 200, &[("Content-Type", JSON)], b"", keep).await,
         Step::WrongContentType => {
@@ -564,7 +667,13 @@ async fn scripted_step(conn: &mut Conn, step: Step, keep: bool) -> Next {
 }
 
 /// Stream `bytes` filler bytes as fast as the client takes them; stop if it goes away.
-async fn huge_body(conn: &mut Conn, bytes: u64, chunked: bool, keep: bool) -> Next {
+async fn huge_body(
+    conn: &mut Conn,
+    shared: &Shared,
+    bytes: u64,
+    chunked: bool,
+    keep: bool,
+) -> Next {
     let len = bytes.to_string();
     let mut headers = vec![("Content-Type", JSON)];
     headers.push(if chunked {
@@ -598,6 +707,10 @@ async fn huge_body(conn: &mut Conn, bytes: u64, chunked: bool, keep: bool) -> Ne
         if written.is_err() {
             return Next::Abort;
         }
+        shared
+            .counters
+            .streamed_bytes
+            .fetch_add(n as u64, Ordering::SeqCst);
         left -= n as u64;
     }
     if chunked && conn.write_all(b"0\r\n\r\n").await.is_err() {

@@ -1,5 +1,5 @@
-//! The whoami answer parsing (`src/whoami/answer.rs`, through `whoami::fuzzing`): the 200
-//! body, the error detail, sanitizing and redaction, the content type, `Retry-After` and
+//! The whoami answer parsing (`src/whoami/answer.rs`, through `whoami::fuzzing`): the 2xx
+//! body (both readings), the error detail, sanitizing and redaction, `Retry-After` and
 //! redirect targets.
 //!
 //! Properties: no panic; nothing derived from a body ever contains the token or one of its
@@ -71,7 +71,7 @@ fuzz_target!(|input: Input| {
         }
     }
 
-    match answer::parse_user(&body, TOKEN) {
+    match answer::parse_user(&input.header, &body, TOKEN) {
         Ok((id, email, name)) => {
             for t in [id.as_str(), email.as_str(), name.as_deref().unwrap_or("")] {
                 assert!(leaked(t).is_none(), "leak in a parsed field: {t}");
@@ -80,6 +80,10 @@ fuzz_target!(|input: Input| {
             }
         }
         Err(reason) => assert!(leaked(&reason).is_none(), "leak in: {reason}"),
+    }
+    if let Some(reason) = answer::app_parse_error(&body, TOKEN) {
+        assert!(leaked(&reason).is_none(), "leak in: {reason}");
+        assert!(!reason.chars().any(char::is_control), "{reason:?}");
     }
 
     let detail = answer::error_detail(&body, TOKEN);
@@ -98,7 +102,6 @@ fuzz_target!(|input: Input| {
     assert!(line.chars().count() <= max + 1, "{line}");
     assert!(leaked(&answer::redact(&text, TOKEN)).is_none());
 
-    let _ = answer::is_json(&input.header);
     let _ = answer::parse_retry_after(&input.header, input.now);
     let _ = answer::parse_retry_after(&text, input.now);
     if let Some(shown) =

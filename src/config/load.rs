@@ -144,9 +144,7 @@ pub fn load(cli: &CliValues, env: &[(String, String)], read_file: ReadFile<'_>) 
     };
     let options = r.options(cli, &env);
     r.refuse_pasted_tokens(&env, cli);
-    if let Some((t, _)) = &token {
-        r.redact(t.value.expose());
-    }
+    r.redact();
     let config = match (token, email, api_url) {
         (Some((token, claims)), Some((email, email_from_file)), Some(api_url))
             if r.problems.is_empty() =>
@@ -259,7 +257,7 @@ impl Report {
         } else {
             USER_EMAIL.var
         };
-        if super::source::contains_token(email.value.expose()) {
+        if self.holds_token(email.value.expose()) {
             self.problem(var, token_elsewhere());
             return None;
         }
@@ -294,6 +292,26 @@ impl Report {
             );
             false
         })
+    }
+
+    /// On only for exactly `1` (the option, or the variable as set, untrimmed), as the
+    /// SystemPrompt app reads it; any other non-blank value is off, with a warning naming the
+    /// variable (never its value: it may be something pasted in the wrong place).
+    fn exactly_one(&mut self, setting: &'static Setting, cli: &CliValues, env: &Env) -> bool {
+        if cli.get(setting).is_some() {
+            return true;
+        }
+        match env.get(setting) {
+            Some("1") => true,
+            Some(v) if !v.trim().is_empty() => {
+                self.warnings.push(format!(
+                    "{} is set but not to exactly `1`, so it is off: only `1` is honoured (by the SystemPrompt app too, which would then refuse to start unvalidated)",
+                    setting.var
+                ));
+                false
+            }
+            _ => false,
+        }
     }
 
     /// A number of seconds within the setting's bounds; its default when unset or invalid.
@@ -353,8 +371,20 @@ impl Report {
     /// The flags and options (each defaulted when invalid, with a problem recorded), as a
     /// [`Config`] whose token, email and URL are still to be filled in.
     fn options(&mut self, cli: &CliValues, env: &Env) -> Config {
-        let allow_unvalidated = self.yes_no(&ALLOW_UNVALIDATED, cli, env);
+        let allow_unvalidated = self.exactly_one(&ALLOW_UNVALIDATED, cli, env);
         let scrub_token = self.yes_no(&SCRUB_TOKEN, cli, env);
+        // On Fly.io (its app-name variable present, even empty) the app never reads the file:
+        // without the token in its environment it has no credentials at all.
+        if scrub_token && env.get(&spec::FLY_APP_NAME).is_some() {
+            self.problem(
+                &SCRUB_TOKEN.problem_name(),
+                format!(
+                    "cannot be used on Fly.io ({} is set): there the SystemPrompt app reads its credentials only from the environment, never from a credentials file, so it would have none; drop {}",
+                    spec::FLY_APP_NAME.var,
+                    SCRUB_TOKEN.problem_name()
+                ),
+            );
+        }
         let whoami_timeout = self.seconds(&WHOAMI_TIMEOUT, cli, env);
         let grace = self.seconds(&GRACE, cli, env);
         let init_hint = "use auto, always or never";

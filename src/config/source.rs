@@ -12,6 +12,7 @@ use std::path::Path;
 
 use super::spec::{self, SETTINGS, Setting};
 use crate::error::ConfigProblem;
+use crate::redact::Redactor;
 use crate::token::Secret;
 
 /// The variables of the spec that the entrypoint reads, as read by envy. No `Debug`: it holds
@@ -125,6 +126,10 @@ pub struct Report {
     pub problems: Vec<ConfigProblem>,
     /// Warnings to log when the configuration is valid.
     pub warnings: Vec<String>,
+    /// The token as given (the variable's raw value, the `_FILE`'s contents), for the
+    /// pasted-token refusal and the redaction of the messages: the one redaction of
+    /// [`crate::redact`].
+    secret: Redactor,
 }
 
 /// A required value (token or email) and where it came from.
@@ -240,6 +245,11 @@ impl Report {
         read_file: ReadFile<'_>,
     ) -> Option<Sourced> {
         let raw = env.take(r.var).map(Secret::new);
+        if r.secret
+            && let Some(raw) = &raw
+        {
+            self.secret.add(raw.expose());
+        }
         let value = raw
             .as_ref()
             .and_then(|s| self.trimmed(r.var.var, s.expose()))
@@ -277,7 +287,7 @@ impl Report {
         let (var, file_var) = (r.var.var, r.file_var.var);
         // Any `_FILE` (not only the token's): the value is quoted in the messages below, and
         // the token pasted into the wrong variable must not be.
-        if looks_like_token(&path) {
+        if looks_like_token(&path) || self.holds_token(&path) {
             let fix = if r.secret {
                 format!(
                     "put the token in {var} instead, or set {file_var} to the path of a file holding it"
@@ -306,7 +316,12 @@ impl Report {
             }
         };
         let text = match String::from_utf8(bytes) {
-            Ok(text) => Secret::new(text),
+            Ok(text) => {
+                if r.secret {
+                    self.secret.add(&text);
+                }
+                Secret::new(text)
+            }
             Err(e) => {
                 zero_bytes(e.into_bytes());
                 self.problem(
@@ -341,42 +356,43 @@ impl Report {
         })
     }
 
+    /// Whether `value` holds the token: a decodable JWT ([`contains_token`]), or any piece of 8
+    /// or more characters of the token as given, in any letter case (a token pasted whole, cut,
+    /// or lowercased by a template), as [`crate::redact`] finds it.
+    pub(super) fn holds_token(&self, value: &str) -> bool {
+        contains_token(value) || self.secret.holds_piece(value)
+    }
+
     /// A token pasted into another variable or option must reach no message or log line: refuse
     /// every setting the spec marks (the email and the `_FILE`s are checked where they are read).
+    /// Called once the token has been read, so that pieces of it are recognised too.
     pub(super) fn refuse_pasted_tokens(&mut self, env: &Env, cli: &CliValues) {
         for s in SETTINGS.iter().filter(|s| s.refuse_pasted_token) {
-            if env.get(s).is_some_and(contains_token) {
+            if env.get(s).is_some_and(|v| self.holds_token(v)) {
                 self.problem(s.var, token_elsewhere());
             }
         }
         for (s, value) in cli.iter() {
             if let Some(opt) = s.option
                 && s.refuse_pasted_token
-                && contains_token(&value.to_string_lossy())
+                && self.holds_token(&value.to_string_lossy())
             {
                 self.problem(&opt.flag(), token_elsewhere());
             }
         }
     }
 
-    /// Replace every occurrence of `secret` in the messages (defence in depth; messages are
-    /// built never to include it).
-    pub(super) fn redact(&mut self, secret: &str) {
-        if secret.len() < 8 {
-            return;
-        }
+    /// Withhold the token as given (the variable's raw value, the `_FILE`'s contents) from
+    /// every message and warning, with the crate's one redaction (defence in depth; messages
+    /// are built never to include it).
+    pub(super) fn redact(&mut self) {
+        let r = &self.secret;
         for p in &mut self.problems {
-            if p.message.contains(secret) {
-                p.message = p.message.replace(secret, "***");
-            }
-            if p.var.contains(secret) {
-                p.var = p.var.replace(secret, "***");
-            }
+            p.message = r.redact(&p.message).into_owned();
+            p.var = r.redact(&p.var).into_owned();
         }
         for w in &mut self.warnings {
-            if w.contains(secret) {
-                *w = w.replace(secret, "***");
-            }
+            *w = r.redact(w).into_owned();
         }
     }
 }
@@ -646,6 +662,65 @@ mod tests {
             p[0].message,
             "`xml` is not a log format; use `text` or `json`"
         );
+    }
+
+    #[test]
+    fn a_piece_of_the_token_in_any_case_is_refused_in_every_variable_and_option() {
+        // The token as given is recognised by any piece of 8 or more characters, in any letter
+        // case (a template or a shell that lowercased it, a value cut short): not only a
+        // decodable JWT. From the variable, and from a `_FILE`.
+        let t = token(EXP);
+        let jwt = &t[t.find("eyJ").unwrap_or(0)..];
+        let pieces = [
+            t.to_ascii_lowercase(),
+            t.to_ascii_uppercase(),
+            format!("x-{}-y", &jwt[10..30]),
+            jwt[40..48].to_ascii_lowercase(),
+        ];
+        let from_file = files(&[("/s/t", t.as_bytes())]);
+        let token_file = with(
+            without(good_env(), vars::API_TOKEN.var),
+            vars::API_TOKEN_FILE.var,
+            "/s/t",
+        );
+        for var in [
+            &vars::LOG,
+            &vars::LOG_FORMAT,
+            &vars::FLY_APP_NAME,
+            &vars::FLY_MACHINE_ID,
+            &vars::FLY_REGION,
+            &vars::INIT,
+            &vars::GRACE,
+            &vars::SSL_CERT_FILE,
+            &vars::WRITE_CREDENTIALS,
+            &vars::USER_EMAIL,
+        ] {
+            for value in &pieces {
+                type Reader<'r> = &'r dyn Fn(&Path) -> io::Result<Vec<u8>>;
+                let sources: [(Vec<(String, String)>, Reader<'_>); 2] =
+                    [(good_env(), &no_files), (token_file.clone(), &from_file)];
+                for (base, read) in sources {
+                    let e = with(base, var.var, value);
+                    let all = problems_with(&CliValues::default(), &e, read);
+                    assert!(
+                        all.iter()
+                            .any(|p| p.var == var.var && p.message == token_elsewhere()),
+                        "{}={value}: {all:#?}",
+                        var.var
+                    );
+                    for p in &all {
+                        assert_no_token(&t, &p.to_string());
+                        assert!(!p.to_string().contains(value.as_str()), "{p}");
+                    }
+                }
+            }
+        }
+        let cli = CliValues::default().with(&vars::LOG, t.to_ascii_lowercase());
+        let all = problems_with(&cli, &good_env(), &no_files);
+        assert!(all.iter().any(|p| p.var == "--log"), "{all:#?}");
+        // A value that merely shares short runs with the token is fine.
+        let e = with(good_env(), vars::FLY_REGION.var, "eyJhbGc");
+        assert!(load(&CliValues::default(), &e, &no_files).config.is_ok());
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum Kind {
     Path,
     /// A yes/no value: `1/true/yes/on` or `0/false/no/off`; unset is no. Its option is a flag.
     YesNo,
+    /// On only for exactly `1`, as the SystemPrompt app reads it; any other non-blank value
+    /// is off, with a warning naming the variable. Its option (if any) is a flag.
+    ExactlyOne,
     /// A number of seconds.
     Seconds {
         /// The value when unset.
@@ -64,7 +67,8 @@ pub enum Kind {
 pub enum Reader {
     /// The entrypoint, through envy ([`super::source::Env`]).
     Us,
-    /// A library on its own (reqwest's proxy matcher): documented, not read here.
+    /// Read where it is used, not through envy: the proxy variables (all the spellings curl
+    /// reads), by `whoami`'s proxy decision.
     Library,
 }
 
@@ -92,7 +96,7 @@ impl Setting {
         match self.kind {
             Kind::Text { default } => default.map(str::to_owned),
             Kind::Path => None,
-            Kind::YesNo => Some("0".to_owned()),
+            Kind::YesNo | Kind::ExactlyOne => Some("0".to_owned()),
             Kind::Seconds { default, .. } => Some(default.as_secs().to_string()),
             Kind::Choice { default, .. } => Some(default.to_owned()),
         }
@@ -110,7 +114,7 @@ impl Setting {
     /// The option's help line in `--help`: the help, the variable and the default.
     pub fn option_help(&self) -> String {
         let mut s = format!("{} [env: {}]", self.help, self.var);
-        if !matches!(self.kind, Kind::YesNo)
+        if !matches!(self.kind, Kind::YesNo | Kind::ExactlyOne)
             && let Some(d) = self.default_shown()
         {
             let _ = write!(s, " [default: {d}]");
@@ -188,7 +192,7 @@ settings! {
     /// The API endpoint.
     API_URL = ours("SYSTEMPROMPT_API_URL", Kind::Text { default: Some(DEFAULT_API_URL) }, "API endpoint", true);
     /// `1` lets the app start when whoami fails.
-    ALLOW_UNVALIDATED = ours("SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS", Kind::YesNo, "1 = start the app even when whoami fails", true);
+    ALLOW_UNVALIDATED = ours("SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS", Kind::ExactlyOne, "exactly 1 = start the app even when whoami fails", true);
     /// Total whoami budget in seconds.
     WHOAMI_TIMEOUT = with_option(
         "SYSTEMPROMPT_WHOAMI_TIMEOUT", "whoami-timeout", Some("SECONDS"),
@@ -211,11 +215,11 @@ settings! {
     /// `1` removes the token from the app's environment.
     SCRUB_TOKEN = with_option(
         "SYSTEMPROMPT_SCRUB_TOKEN", "scrub-token", None, Kind::YesNo,
-        "Remove SYSTEMPROMPT_API_TOKEN from the app's environment (use with --write-credentials)", true);
+        "Remove SYSTEMPROMPT_API_TOKEN from the app's environment (use with --write-credentials; refused on Fly.io, where the app reads only the environment)", true);
     /// Log filter, `RUST_LOG` syntax.
     LOG = with_option(
         "SYSTEMPROMPT_LOG", "log", Some("FILTER"), Kind::Text { default: Some("info") },
-        "Log filter, RUST_LOG syntax, e.g. `debug` or `warn,sp_entrypoint=debug`", false);
+        "Log filter, RUST_LOG syntax, e.g. `debug` or `warn,sp_entrypoint=debug`", true);
     /// Log line format: `text|json`.
     LOG_FORMAT = with_option(
         "SYSTEMPROMPT_LOG_FORMAT", "log-format", Some("FORMAT"),
@@ -227,16 +231,16 @@ settings! {
         "Log line format", true);
     /// Extra PEM roots for TLS.
     SSL_CERT_FILE = ours("SSL_CERT_FILE", TEXT, "extra PEM root certificates, added to the embedded roots", true);
-    /// Proxy for the whoami call (read by reqwest).
+    /// Proxy for the whoami call (read by `whoami`, never for a loopback API URL).
     HTTPS_PROXY = Setting { reader: Reader::Library, ..ours("HTTPS_PROXY", TEXT, "proxy for the whoami call", false) };
-    /// Hosts that bypass the proxy (read by reqwest).
+    /// Hosts that bypass the proxy (read by `whoami`, as curl reads it).
     NO_PROXY = Setting { reader: Reader::Library, ..ours("NO_PROXY", TEXT, "proxy for the whoami call", false) };
     /// Fly.io app name.
-    FLY_APP_NAME = ours("FLY_APP_NAME", TEXT, "added to every log line when present", false);
+    FLY_APP_NAME = ours("FLY_APP_NAME", TEXT, "added to every log line when present", true);
     /// Fly.io machine id.
-    FLY_MACHINE_ID = ours("FLY_MACHINE_ID", TEXT, "added to every log line when present", false);
+    FLY_MACHINE_ID = ours("FLY_MACHINE_ID", TEXT, "added to every log line when present", true);
     /// Fly.io region.
-    FLY_REGION = ours("FLY_REGION", TEXT, "added to every log line when present", false);
+    FLY_REGION = ours("FLY_REGION", TEXT, "added to every log line when present", true);
 }
 
 /// The settings that have a command-line option.
@@ -267,7 +271,9 @@ pub fn environment_help() -> String {
         }
         i += names.len();
         let text = match (s.option, s.kind) {
-            (Some(o), Kind::YesNo) => format!("= --{} (1/0) [default: 0]", o.long),
+            (Some(o), Kind::YesNo | Kind::ExactlyOne) => {
+                format!("= --{} (1/0) [default: 0]", o.long)
+            }
             (Some(o), _) => format!(
                 "= --{} [default: {}]",
                 o.long,

@@ -118,7 +118,7 @@ fn minimal_env_gives_defaults() {
     let (c, warnings) = ok(&CliValues::default(), &good_env());
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(c.token.expose(), token(EXP));
-    assert_eq!(c.claims.exp, Some(EXP));
+    assert_eq!(c.claims.exp, Ok(i64::try_from(EXP).unwrap()));
     assert_eq!(c.email, EMAIL);
     assert_eq!(c.api_url, DEFAULT_API_URL);
     assert!(!c.token_from_file && !c.email_from_file);
@@ -146,7 +146,9 @@ fn everything_from_the_environment() {
         ),
         (vars::SSL_CERT_FILE.var, "/etc/ssl/extra.pem"),
         (vars::LOG.var, "debug"),
-        (vars::FLY_APP_NAME.var, "my-app"),
+        // (FLY_APP_NAME was here too; with SCRUB_TOKEN it is refused since issue 10, see
+        // scrub_token_is_refused_on_fly.)
+        (vars::FLY_MACHINE_ID.var, "m-1"),
     ] {
         e = with(e, k, v);
     }
@@ -368,7 +370,9 @@ fn malformed_token_is_reported_on_the_supplying_variable() {
         );
     assert!(p.message.contains("copy the whole token"));
 
-    let bad = token_with_payload(r#"{"exp":"tomorrow"}"#);
+    // (A string `exp` was the example here; since issue 10 it is a token whose expiry the app
+    // cannot read, refused with 77 after the configuration: see the test below.)
+    let bad = token_with_payload(r#"["exp","tomorrow"]"#);
     let read = files(&[("/s/t", bad.as_bytes())]);
     let e = with(
         without(good_env(), vars::API_TOKEN.var),
@@ -380,7 +384,7 @@ fn malformed_token_is_reported_on_the_supplying_variable() {
     assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
     assert!(
         p[0].message
-            .starts_with("the token in \"/s/t\": malformed JWT: the \"exp\" claim"),
+            .starts_with("the token in \"/s/t\": not a JWT: the payload is not a JSON object"),
         "{}",
         p[0].message
     );
@@ -393,7 +397,24 @@ fn expired_token_is_not_a_config_problem() {
         &CliValues::default(),
         &with(good_env(), vars::API_TOKEN.var, &token(1)),
     );
-    assert_eq!(c.claims.exp, Some(1));
+    assert_eq!(c.claims.exp, Ok(1));
+}
+
+#[test]
+fn an_expiry_the_app_cannot_read_is_not_a_config_problem() {
+    // Issue 10: refused before any request with 77 (lib's expiry stage), not 78.
+    let (c, _) = ok(
+        &CliValues::default(),
+        &with(
+            good_env(),
+            vars::API_TOKEN.var,
+            &token_with_payload(r#"{"exp":"tomorrow"}"#),
+        ),
+    );
+    assert_eq!(
+        c.claims.exp,
+        Err(crate::token::ExpProblem::NotInteger("a string"))
+    );
 }
 
 // ---- email ----
@@ -442,19 +463,93 @@ fn boolean_values() {
         assert_eq!(parse_bool(v), Some(want), "{v}");
         let (c, _) = ok(
             &CliValues::default(),
-            &with(good_env(), vars::ALLOW_UNVALIDATED.var, v),
+            &with(good_env(), vars::SCRUB_TOKEN.var, v),
         );
-        assert_eq!(c.allow_unvalidated, want, "{v}");
+        assert_eq!(c.scrub_token, want, "{v}");
     }
     for v in ["2", "y", "enable", "truee", "-1"] {
         assert_eq!(parse_bool(v), None, "{v}");
     }
-    let p = problem(&with(good_env(), vars::ALLOW_UNVALIDATED.var, "sure"));
-    assert_eq!(p.var, vars::ALLOW_UNVALIDATED.var);
+    // (This used SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS, which takes only exactly `1` since
+    // issue 10: see allow_unvalidated_is_exactly_1.)
+    let p = problem(&with(good_env(), vars::SCRUB_TOKEN.var, "sure"));
+    assert_eq!(p.var, vars::SCRUB_TOKEN.var);
     assert_eq!(
         p.message,
         "\"sure\" is not a yes/no value; use 1, true, yes or on to enable, or 0, false, no or off (or leave it unset) to disable"
     );
+}
+
+#[test]
+fn allow_unvalidated_is_exactly_1() {
+    // Issue 10: the app honours only exactly `1`; anything else is off, with one warning that
+    // names the variable (never the value).
+    let (c, warnings) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::ALLOW_UNVALIDATED.var, "1"),
+    );
+    assert!(c.allow_unvalidated);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    for v in [
+        "true", "yes", "on", "TRUE", " 1", "1 ", "1\n", "01", "0", "false", "perhaps",
+    ] {
+        let (c, warnings) = ok(
+            &CliValues::default(),
+            &with(good_env(), vars::ALLOW_UNVALIDATED.var, v),
+        );
+        assert!(!c.allow_unvalidated, "{v:?}");
+        assert_eq!(
+            warnings,
+            [
+                "SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS is set but not to exactly `1`, so it is off: only `1` is honoured (by the SystemPrompt app too, which would then refuse to start unvalidated)"
+            ],
+            "{v:?}"
+        );
+    }
+    for v in ["", " ", "\n"] {
+        let (c, warnings) = ok(
+            &CliValues::default(),
+            &with(good_env(), vars::ALLOW_UNVALIDATED.var, v),
+        );
+        assert!(!c.allow_unvalidated && warnings.is_empty(), "{v:?}");
+    }
+}
+
+#[test]
+fn scrub_token_is_refused_on_fly() {
+    // Issue 10: on Fly.io the app reads only the environment; FLY_APP_NAME present, even
+    // empty, means Fly.
+    for fly in ["my-app", ""] {
+        for (cli, env_value) in [
+            (CliValues::default().with(&vars::SCRUB_TOKEN, "1"), None),
+            (CliValues::default(), Some("1")),
+        ] {
+            let mut e = with(good_env(), vars::FLY_APP_NAME.var, fly);
+            if let Some(v) = env_value {
+                e = with(e, vars::SCRUB_TOKEN.var, v);
+            }
+            let p = problems_with(&cli, &e, &no_files);
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert_eq!(p[0].var, "--scrub-token / SYSTEMPROMPT_SCRUB_TOKEN");
+            assert!(
+                p[0].message
+                    .starts_with("cannot be used on Fly.io (FLY_APP_NAME is set)"),
+                "{}",
+                p[0].message
+            );
+        }
+    }
+    // Without --scrub-token, Fly is fine; off Fly, --scrub-token is fine.
+    let (c, _) = ok(
+        &CliValues::default(),
+        &with(good_env(), vars::FLY_APP_NAME.var, ""),
+    );
+    assert!(!c.scrub_token);
+    let (c, _) = ok(
+        &CliValues::default().with(&vars::SCRUB_TOKEN, "1"),
+        &good_env(),
+    );
+    assert!(c.scrub_token);
 }
 
 #[test]
@@ -579,7 +674,7 @@ fn every_problem_is_reported_in_one_run() {
         (vars::API_TOKEN.var, "sp_live_not.a.jwt"),
         (vars::USER_EMAIL.var, "nobody"),
         (vars::API_URL.var, "http://api.systemprompt.io"),
-        (vars::ALLOW_UNVALIDATED.var, "perhaps"),
+        (vars::ALLOW_UNVALIDATED.var, "perhaps"), // a warning since issue 10, not a problem
         (vars::SCRUB_TOKEN.var, "2"),
         (vars::WHOAMI_TIMEOUT.var, "0"),
         (vars::GRACE.var, "1h"),
@@ -593,7 +688,6 @@ fn every_problem_is_reported_in_one_run() {
             vars::API_TOKEN.var,
             vars::USER_EMAIL.var,
             vars::API_URL.var,
-            vars::ALLOW_UNVALIDATED.var,
             vars::SCRUB_TOKEN.var,
             "--whoami-timeout / SYSTEMPROMPT_WHOAMI_TIMEOUT",
             "--grace / SYSTEMPROMPT_GRACE",
@@ -603,11 +697,11 @@ fn every_problem_is_reported_in_one_run() {
     let shown = Error::Config(p).to_string();
     assert!(
         shown.starts_with(
-            "invalid configuration (8 problems):\n  - SYSTEMPROMPT_API_TOKEN: not a JWT"
+            "invalid configuration (7 problems):\n  - SYSTEMPROMPT_API_TOKEN: not a JWT"
         ),
         "{shown}"
     );
-    assert_eq!(shown.lines().count(), 9);
+    assert_eq!(shown.lines().count(), 8);
 }
 
 #[test]

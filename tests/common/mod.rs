@@ -196,6 +196,31 @@ impl Test {
         }
     }
 
+    /// Run `wrapper... [sh -c SCRIPT sh] BIN ARGS...` with this test's environment (the script,
+    /// when given, ends with `exec "$@"`); the output is scanned for secrets like [`Test::run`]'s.
+    pub fn run_wrapped(&self, wrapper: &[&str], script: Option<&str>) -> Outcome {
+        let inner = self.command();
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]);
+        if let Some(script) = script {
+            cmd.args(["sh", "-c", script, "sh"]);
+        }
+        cmd.arg(inner.get_program())
+            .args(inner.get_args())
+            .env_clear()
+            .envs(
+                inner
+                    .get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .stdin(Stdio::null());
+        let start = Instant::now();
+        let output = cmd.output().expect("run the wrapper");
+        let out = outcome(&output, 0, start.elapsed());
+        self.scan(&out);
+        out
+    }
+
     /// The secrets to scan for.
     pub fn secrets(&self) -> Vec<String> {
         self.secrets.clone()
@@ -254,14 +279,24 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> i32 {
     }
 }
 
-/// Fail when `text` holds `secret`, or its JWT payload or signature part (any trace of it).
+/// Fail when `text` holds `secret`, or its JWT payload or signature part, or any piece of 12
+/// or more characters of them, in any letter case (any trace of it).
 pub fn assert_no_trace(secret: &str, text: &str, what: &str) {
     assert!(!text.contains(secret), "{what} contains the token:\n{text}");
+    let lower = text.to_ascii_lowercase();
     for part in secret.split('.').skip(1) {
         if part.len() >= 8 {
             assert!(
-                !text.contains(part),
+                !lower.contains(&part.to_ascii_lowercase()),
                 "{what} contains part of the token:\n{text}"
+            );
+        }
+        let part = part.to_ascii_lowercase();
+        for piece in part.as_bytes().windows(12) {
+            let piece = String::from_utf8_lossy(piece);
+            assert!(
+                !lower.contains(piece.as_ref()),
+                "{what} contains a piece of the token ({piece}):\n{text}"
             );
         }
     }
