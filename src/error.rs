@@ -44,8 +44,8 @@ pub mod exit {
         SOFTWARE = 70, "70", "internal error (an OS call that should not fail)";
         /// The credentials file cannot be written (`EX_CANTCREAT`).
         CANT_CREATE = 73, "73", "the credentials file cannot be written";
-        /// API protocol error: a redirect, another 4xx, an unexpected or oversized body (`EX_PROTOCOL`).
-        PROTOCOL = 76, "76", "API protocol error: a redirect, another 4xx, a body that is not the expected JSON or is too large";
+        /// API protocol error: a redirect, another 4xx, malformed HTTP, an unexpected or oversized body (`EX_PROTOCOL`).
+        PROTOCOL = 76, "76", "API protocol error: a redirect, another 4xx, malformed HTTP, a body that is not the expected JSON or is too large";
         /// Credentials refused: token expired (or its expiry unreadable by the app), 401/403, email mismatch (`EX_NOPERM`).
         REFUSED = 77, "77", "credentials refused: token expired (or an expiry the app cannot read), 401/403, email mismatch";
         /// Configuration: a variable or `_FILE` missing or invalid, a malformed token (`EX_CONFIG`).

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod error;
 pub mod exec;
 pub mod init;
+pub mod input;
 pub mod logging;
 pub mod output;
 pub mod platform;
@@ -27,6 +28,7 @@ pub mod timefmt;
 pub mod token;
 pub mod whoami;
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -141,11 +143,21 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
     // Before any other thread exists, so that every thread inherits the mask.
     let stop = StopSignals::block().map_err(|error| Failed::new(error, None))?;
     // 1. Configuration (logging first, so that every later stage can warn).
-    let loaded = config::load(&parsed.cli, &utf8_env(os_env), &|p| std::fs::read(p));
+    let loaded = config::load(&parsed.cli, os_env, &|path, limit| {
+        input::read_bounded(path, limit).map_err(std::io::Error::other)
+    });
     let log = logging::init(&loaded.log);
-    log.in_scope(|| {
+    // `check --json` prints one object for every outcome: the report's, or (when the bootstrap
+    // failed before it) the failure's, from what was known by then.
+    let check_json = matches!(parsed.mode, Mode::Check { json: true });
+    let mut known: Option<CheckBasis> = None;
+    let reported = Cell::new(false);
+    let now = timefmt::now_unix();
+    let result = log.in_scope(|| {
         let cfg = configuration(loaded.config)?;
-        let now = timefmt::now_unix();
+        if check_json {
+            known = Some(CheckBasis::of(&cfg));
+        }
         // 2. Expiry.
         check_expiry(&cfg, now)?;
         // 3. whoami and the email match.
@@ -159,11 +171,80 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
         write_credentials(&cfg, &proof, now)?;
         // 5. Run the app, or report.
         match parsed.mode {
-            Mode::Check { json } => report(&cfg, proof, runtime, &stop, json, now),
+            Mode::Check { json } => report(&cfg, proof, runtime, &stop, json, now, &reported),
             Mode::Run(app) => launch(&app, cfg, &proof, runtime, &stop, now),
         }
+    });
+    if check_json
+        && !reported.get()
+        && let Err(e) = &result
+    {
+        output::stdout_line(&failure_json(known.as_ref(), e, now).to_string());
+    }
+    result.map_err(|error| Failed::new(error, Some(log)))
+}
+
+/// What `check --json` reports of a valid configuration (never the token).
+struct CheckBasis {
+    email: String,
+    api_url: String,
+    claims: token::Claims,
+    credentials_file: Option<String>,
+}
+
+impl CheckBasis {
+    fn of(cfg: &Config) -> Self {
+        CheckBasis {
+            email: cfg.email.clone(),
+            api_url: cfg.api_url.clone(),
+            claims: cfg.claims.clone(),
+            credentials_file: cfg
+                .write_credentials
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        }
+    }
+}
+
+/// The `check --json` object of a bootstrap that failed before the report: the report's fields
+/// known by then (`null` otherwise), `validated: false`, the error and its exit code.
+/// `token_status` is `invalid` when the token is missing or malformed, `unknown` when the
+/// configuration failed elsewhere (the token was not looked at).
+fn failure_json(known: Option<&CheckBasis>, e: &Error, now: u64) -> serde_json::Value {
+    let status = match (known, e) {
+        (Some(k), _) => token_status(&k.claims, now),
+        (None, Error::Config(problems))
+            if problems
+                .iter()
+                .any(|p| p.var.contains(config::vars::API_TOKEN.var)) =>
+        {
+            "invalid"
+        }
+        (None, _) => "unknown",
+    };
+    let exp = known.and_then(|k| k.claims.exp.ok());
+    serde_json::json!({
+        "user_email": known.map(|k| k.email.as_str()),
+        "api_url": known.map(|k| k.api_url.as_str()),
+        "authenticated_at": known.map(|k| timefmt::rfc3339(token::login_time(&k.claims, now))),
+        "expires_at": exp.map(timefmt::rfc3339_signed),
+        "expires_in_secs": exp.map(|e| remaining(e, now)),
+        "token_status": status,
+        "validated": false,
+        "credentials_file": known.and_then(|k| k.credentials_file.as_deref()),
+        "validation_error": e.to_string(),
+        "validation_exit_code": e.code(),
     })
-    .map_err(|error| Failed::new(error, Some(log)))
+}
+
+/// `valid`, `expires_soon`, `expired` or `unreadable` (an `exp` the app cannot read).
+fn token_status(claims: &token::Claims, now: u64) -> &'static str {
+    match token::expiry(claims, now) {
+        Expiry::Valid { .. } => "valid",
+        Expiry::ExpiresSoon { .. } => "expires_soon",
+        Expiry::Expired { .. } => "expired",
+        Expiry::Unreadable(_) => "unreadable",
+    }
 }
 
 /// Help and version on stdout (code 0), a usage error on stderr.
@@ -174,19 +255,6 @@ fn print_usage(text: &str, code: u8) -> u8 {
         output::stderr(text);
     }
     code
-}
-
-/// The environment as UTF-8 pairs for validation (lossy: a non-UTF-8 value then fails the
-/// validation of its variable instead of being silently dropped).
-fn utf8_env(env: &[(OsString, OsString)]) -> Vec<(String, String)> {
-    env.iter()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
-        .collect()
 }
 
 /// The valid configuration, its warnings logged; or every problem.
@@ -259,20 +327,22 @@ fn fresh(id: &Identity) -> Option<u64> {
     }
 }
 
-/// `check`: print the report; the exit code is whoami's.
+/// `check`: print the report (and mark it `reported`); the exit code is whoami's.
 fn report(
     cfg: &Config,
     proof: Proof,
-    runtime: Runtime,
+    runtime: BootRuntime,
     stop: &StopSignals,
     json: bool,
     now: u64,
+    reported: &Cell<bool>,
 ) -> Result<u8, Error> {
     runtime.shutdown_timeout(Duration::from_millis(100));
     if let Some(e) = stop.pending() {
         return Err(e);
     }
     print_report(cfg, &proof, json, now);
+    reported.set(true);
     proof.map(|_| 0)
 }
 
@@ -282,7 +352,7 @@ fn launch(
     argv: &[OsString],
     cfg: Config,
     proof: &Proof,
-    runtime: Runtime,
+    runtime: BootRuntime,
     stop: &StopSignals,
     now: u64,
 ) -> Result<u8, Error> {
@@ -343,18 +413,50 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
     }
 }
 
+/// The bootstrap's async runtime. Dropped on any path (a failed whoami, a stop signal, an
+/// error), it shuts down *without* waiting for its blocking threads: a name lookup stuck in
+/// `getaddrinfo` cannot be cancelled, and tokio's default drop would wait for it, holding the
+/// exit back long past the whoami budget or a stop signal (the thread ends with the process).
+struct BootRuntime(Option<Runtime>);
+
+impl BootRuntime {
+    fn new() -> Result<Self, Error> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| BootRuntime(Some(rt)))
+            .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> Option<F::Output> {
+        self.0.as_ref().map(|rt| rt.block_on(future))
+    }
+
+    /// Shut down, waiting up to `limit` for the blocking threads.
+    fn shutdown_timeout(mut self, limit: Duration) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_timeout(limit);
+        }
+    }
+}
+
+impl Drop for BootRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// whoami plus the email match, on a current-thread runtime that also watches the stop signals
 /// (which end the bootstrap at once with 128+N, also as PID 1; see [`stop`]). `Ok(Err(e))` is a failed
 /// whoami (the caller decides whether the escape hatch applies); `Err` is a signal or an
 /// internal failure, which always ends the bootstrap.
-fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, Runtime), Error> {
+fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Proof, BootRuntime), Error> {
     if let Some(e) = stop.pending() {
         return Err(e);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = BootRuntime::new()?;
     let request = whoami::Request {
         api_url: &cfg.api_url,
         token: &cfg.token,
@@ -362,12 +464,14 @@ fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Result<Identity, Error>, R
         ssl_cert_file: cfg.ssl_cert_file.clone(),
         platform: cfg.platform,
     };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            r = whoami::whoami(&request) => Ok(r),
-            e = stop.wait() => Err(e),
-        }
-    })?;
+    let outcome = runtime
+        .block_on(async {
+            tokio::select! {
+                r = whoami::whoami(&request) => Ok(r),
+                e = stop.wait() => Err(e),
+            }
+        })
+        .ok_or_else(|| Error::Internal("the async runtime is gone".to_owned()))??;
     let checked = outcome.and_then(|id| match_email(cfg, id));
     Ok((checked, runtime))
 }
@@ -429,12 +533,7 @@ fn log_success(cfg: &Config, id: &Identity, now: u64) {
 
 /// The `check` report on stdout, in one write (a closed stdout is ignored).
 fn print_report(cfg: &Config, proof: &Result<Identity, Error>, json: bool, now: u64) {
-    let status = match token::expiry(&cfg.claims, now) {
-        Expiry::Valid { .. } => "valid",
-        Expiry::ExpiresSoon { .. } => "expires_soon",
-        Expiry::Expired { .. } => "expired",
-        Expiry::Unreadable(_) => "unreadable",
-    };
+    let status = token_status(&cfg.claims, now);
     let authenticated_at = timefmt::rfc3339(token::login_time(&cfg.claims, now));
     let mut report = String::new();
     if json {

@@ -9,8 +9,10 @@
 //!   127.0.0.1, then ::1.
 //! - Retries (`policy`): connect errors, timeouts, a body cut short, 408, 429 and 5xx except
 //!   501/505, with full-jitter backoff or `Retry-After` plus a spread; every retry is logged.
-//!   401/403 are [`Error::Rejected`]; a redirect, another status or a bad body is
-//!   [`Error::Protocol`]; running out of budget is [`Error::Unavailable`].
+//!   401/403 are [`Error::Rejected`]; a redirect, another status, a bad body, an answer that
+//!   is not valid HTTP/1.1 (bad status line or version, conflicting or oversized headers, a
+//!   bad chunk) or a proxy's 407 is [`Error::Protocol`], at once; running out of budget is
+//!   [`Error::Unavailable`].
 //! - Two readings of a 2xx answer (`answer`): the proof (JSON with `user.email`, any
 //!   `Content-Type`), and whether the SystemPrompt app would parse it in full
 //!   ([`Identity::app_parse_error`]), which decides whether `last_validated_at` is written.
@@ -162,6 +164,8 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
     let auth = bearer(secret)?;
     let client = build_client(&url, req.ssl_cert_file.as_deref(), tuning, secret)?;
     let mut attempt = 0u32;
+    // Whether the attempt about to be made is the last one (see `policy`).
+    let mut last = false;
     loop {
         attempt += 1;
         let limit = tuning
@@ -218,19 +222,29 @@ async fn run(req: &Request<'_>, tuning: &Tuning, jitter: &mut Jitter) -> Result<
                 retry_after,
             } => {
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                match policy::next_wait(tuning, attempt, retry_after, remaining, jitter.next_u64())
-                {
-                    Wait::Sleep(delay) => {
-                        tracing::warn!(
-                            "whoami attempt {attempt} failed: {}; retrying in {} ({} of the budget left)",
-                            answer::redact(&reason, secret),
-                            secs(delay),
-                            secs(remaining)
-                        );
-                        tokio::time::sleep(delay).await;
+                let wait = policy::next_wait(
+                    tuning,
+                    attempt,
+                    retry_after,
+                    remaining,
+                    jitter.next_u64(),
+                    last,
+                );
+                let (delay, note) = match wait {
+                    Wait::Sleep(delay) => (delay, ""),
+                    Wait::Last(delay) => {
+                        (delay, "; the last attempt, as the next wait would not fit")
                     }
                     Wait::GiveUp(why) => return Err(fail(format!("{reason}; {why}"))),
-                }
+                };
+                last = matches!(wait, Wait::Last(_));
+                tracing::warn!(
+                    "whoami attempt {attempt} failed: {}; retrying in {} ({} of the budget left{note})",
+                    answer::redact(&reason, secret),
+                    secs(delay),
+                    secs(remaining)
+                );
+                tokio::time::sleep(delay).await;
             }
         }
     }
@@ -372,9 +386,15 @@ async fn attempt_once(
                     "HTTP {code} body larger than {} bytes",
                     tuning.max_body
                 )),
-                Err(BodyError::Broken(e)) => Outcome::Retry {
-                    reason: body_failure(&e),
-                    retry_after: None,
+                Err(BodyError::Broken(e)) => match malformed(&e) {
+                    Some(what) => protocol(format!(
+                        "HTTP {code} body is not valid HTTP/1.1 framing ({what}); is SYSTEMPROMPT_API_URL the API, \
+                         and is no proxy or middlebox in the way?"
+                    )),
+                    None => Outcome::Retry {
+                        reason: body_failure(&e),
+                        retry_after: None,
+                    },
                 },
             }
         }
@@ -473,14 +493,24 @@ async fn read_prefix(resp: &mut Response, max: usize) -> Vec<u8> {
     body
 }
 
-/// A failed send: TLS failures are final, everything else (refused, reset, DNS, a proxy
-/// failure, a malformed answer) is retried.
+/// A failed send: TLS failures, an answer that is not valid HTTP/1.1 and a proxy asking for
+/// credentials are final; everything else (refused, reset, DNS, a proxy failing to connect,
+/// no answer) is retried.
 fn transport_failure(e: &reqwest::Error) -> Outcome {
     if let Some(tls) = find_tls_error(e) {
         return Outcome::Fatal(Fatal::Tls(format!(
             "TLS handshake failed: {tls}; if the API (or a proxy) uses a private CA, set {} to a PEM bundle with it",
             vars::SSL_CERT_FILE.var
         )));
+    }
+    if let Some(what) = malformed(e) {
+        return protocol(format!(
+            "the answer is not valid HTTP/1.1 ({what}); is SYSTEMPROMPT_API_URL the API, and is no proxy or \
+             middlebox in the way?"
+        ));
+    }
+    if let Some(what) = proxy_refusal(e) {
+        return protocol(what);
     }
     let reason = if e.is_timeout() {
         "timed out".to_owned()
@@ -494,6 +524,53 @@ fn transport_failure(e: &reqwest::Error) -> Outcome {
     Outcome::Retry {
         reason,
         retry_after: None,
+    }
+}
+
+/// What is malformed in an answer that is not valid HTTP/1.1: hyper's parse errors (status
+/// line, version, a bad or conflicting header, a head too large) and the I/O errors hyper's
+/// body decoder reports for bad framing (`InvalidInput`/`InvalidData`: a bad chunk size);
+/// `None` for anything else. A TLS error wrapped in an I/O error
+/// is not one of these.
+fn malformed(e: &reqwest::Error) -> Option<String> {
+    if find_tls_error(e).is_some() {
+        return None;
+    }
+    sources(e).find_map(|s| {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_parse().then(|| h.to_string());
+        }
+        s.downcast_ref::<std::io::Error>()
+            .filter(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                )
+            })
+            .map(ToString::to_string)
+    })
+}
+
+/// A proxy's refusal that no retry can change: `407 Proxy Authentication Required` to the
+/// `CONNECT` (hyper-util reports it as a tunnel error; its type is private, so the message it
+/// displays is what identifies it), or a proxy answer too long to parse.
+fn proxy_refusal(e: &reqwest::Error) -> Option<String> {
+    let text = sources(e)
+        .map(ToString::to_string)
+        .find(|t| t.starts_with("tunnel error: "))?;
+    if text.contains("authorization required") {
+        Some(
+            "the proxy answered 407 Proxy Authentication Required; put its credentials in the proxy URL \
+             (HTTPS_PROXY=http://user:password@host:port) or set NO_PROXY for the API host"
+                .to_owned(),
+        )
+    } else if text.contains("too long") {
+        Some(format!(
+            "the proxy's answer is not valid HTTP ({}); check HTTPS_PROXY",
+            text.trim_start_matches("tunnel error: ")
+        ))
+    } else {
+        None
     }
 }
 
@@ -552,11 +629,17 @@ fn innermost(e: &reqwest::Error) -> String {
         .map_or_else(|| e.to_string(), ToString::to_string)
 }
 
-/// A duration for humans: `1.5s`, `30.0s`, `250ms`.
+/// A duration for humans: `250ms`, `1.5s`, `30.0s`; from an hour on `2h 5m`, `3d 4h`, and
+/// "more than a year" beyond (a `Retry-After` of 10^20 seconds is no number to print).
 fn secs(d: Duration) -> String {
+    const YEAR: Duration = Duration::from_hours(365 * 24);
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
-    } else {
+    } else if d < Duration::from_hours(1) {
         format!("{:.1}s", d.as_secs_f64())
+    } else if d <= YEAR {
+        crate::timefmt::human_duration(d.as_secs())
+    } else {
+        "more than a year".to_owned()
     }
 }

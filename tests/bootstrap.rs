@@ -986,3 +986,248 @@ fn a_stop_signal_pending_at_start_ends_the_bootstrap_before_any_request() {
     );
     assert!(!dir.join("started").exists());
 }
+
+// ---- hostile values: encodings, lengths, invisible characters ----------------------------------
+
+/// Bytes that are not UTF-8 in the middle of a value.
+fn not_utf8(before: &str, after: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let mut bytes = before.as_bytes().to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe]);
+    bytes.extend_from_slice(after.as_bytes());
+    std::ffi::OsString::from_vec(bytes)
+}
+
+#[test]
+fn a_non_utf8_variable_is_refused_naming_it_and_writes_nowhere() {
+    let fake = cloud(vec![]);
+    let dir = scratch("non-utf8");
+    // SYSTEMPROMPT_WRITE_CREDENTIALS: not written to a lossy look-alike path (U+FFFD).
+    let target = dir.join("creds").into_os_string().into_string().unwrap();
+    let out = Test::new()
+        .cloud(&fake)
+        .env_os("SYSTEMPROMPT_WRITE_CREDENTIALS", not_utf8(&target, ".json"))
+        .args(["true"])
+        .run();
+    out.code(78)
+        .stderr_has("SYSTEMPROMPT_WRITE_CREDENTIALS: is not valid UTF-8");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "a file was written"
+    );
+    // The email: a configuration error, not a mismatch after a request.
+    let out = Test::new()
+        .cloud(&fake)
+        .env_os("SYSTEMPROMPT_USER_EMAIL", not_utf8("dev", "@example.com"))
+        .args(["true"])
+        .run();
+    out.code(78)
+        .stderr_has("SYSTEMPROMPT_USER_EMAIL: is not valid UTF-8");
+    // Every variable we read, each named (one run).
+    let out = Test::new()
+        .cloud(&fake)
+        .env_os("SSL_CERT_FILE", not_utf8("/etc/", "ca.pem"))
+        .env_os("FLY_REGION", not_utf8("ams", ""))
+        .env_os("SYSTEMPROMPT_GRACE", not_utf8("1", ""))
+        .args(["true"])
+        .run();
+    out.code(78)
+        .stderr_has("3 problems")
+        .stderr_has("SSL_CERT_FILE: is not valid UTF-8")
+        .stderr_has("FLY_REGION: is not valid UTF-8")
+        .stderr_has("SYSTEMPROMPT_GRACE: is not valid UTF-8");
+    assert_eq!(fake.requests(), 0);
+    out.took(Duration::ZERO, Duration::from_secs(10));
+}
+
+#[test]
+fn a_non_utf8_write_credentials_option_writes_its_exact_path() {
+    use std::os::unix::ffi::OsStrExt;
+    let fake = cloud(vec![]);
+    let dir = scratch("non-utf8-option");
+    let target = dir.join("creds").into_os_string().into_string().unwrap();
+    let path = not_utf8(&target, ".json");
+    let mut arg = std::ffi::OsString::from("--write-credentials=");
+    arg.push(&path);
+    Test::new()
+        .cloud(&fake)
+        .args([arg, "true".into()])
+        .run()
+        .code(0);
+    // The credentials file (the directory also gets its .gitignore).
+    let written: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().as_bytes().starts_with(b"creds"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].as_os_str().as_bytes(), path.as_bytes());
+}
+
+#[test]
+fn overlong_values_and_invisible_characters_are_refused_before_any_request() {
+    let fake = cloud(vec![]);
+    let host = format!("https://{}.example.com", "a".repeat(70_000));
+    // Just under the kernel's limit for one variable (128 KiB).
+    let long_path = format!("{}/{}", fake.url(), "p".repeat(120 * 1024));
+    let long_email = format!("{}@example.com", "e".repeat(120 * 1024));
+    let label = format!("https://{}.example.com", "l".repeat(64));
+    for (var, value, why) in [
+        (
+            "SYSTEMPROMPT_API_URL",
+            host.as_str(),
+            "longer than 2048 characters",
+        ),
+        (
+            "SYSTEMPROMPT_API_URL",
+            long_path.as_str(),
+            "longer than 2048 characters",
+        ),
+        (
+            "SYSTEMPROMPT_API_URL",
+            label.as_str(),
+            "longer than 63 characters",
+        ),
+        (
+            "SYSTEMPROMPT_USER_EMAIL",
+            long_email.as_str(),
+            "longer than 254 characters",
+        ),
+        // A right-to-left override: the log line would read "dev@moc.elpmaxe".
+        (
+            "SYSTEMPROMPT_USER_EMAIL",
+            "dev@\u{202e}example.com",
+            "invisible formatting",
+        ),
+        (
+            "SYSTEMPROMPT_USER_EMAIL",
+            "dev\u{200b}@example.com",
+            "invisible formatting",
+        ),
+        ("FLY_REGION", "ams\u{2066}", "invisible formatting"),
+        ("FLY_APP_NAME", "app\u{1b}[2J", "control character"),
+        (
+            "SYSTEMPROMPT_WRITE_CREDENTIALS",
+            "/tmp/creds\u{202e}nosj.json",
+            "invisible formatting",
+        ),
+    ] {
+        let out = Test::new()
+            .cloud(&fake)
+            .env(var, value)
+            .args(["true"])
+            .run();
+        assert_eq!(out.code, 78, "{var}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{var}: ")) && out.stderr.contains(why),
+            "{var}: {}",
+            out.stderr
+        );
+        // Never echoed: the whole error stays short and free of the odd characters.
+        assert!(out.stderr.len() < 1024, "{var}: {} bytes", out.stderr.len());
+        assert!(
+            !out.stderr
+                .contains(['\u{202e}', '\u{200b}', '\u{2066}', '\u{1b}']),
+            "{var}: {:?}",
+            out.stderr
+        );
+    }
+    let host = format!("https://{}example.com", "h.".repeat(130));
+    Test::new()
+        .cloud(&fake)
+        .env("SYSTEMPROMPT_API_URL", &host)
+        .args(["true"])
+        .run()
+        .code(78)
+        .stderr_has("longer than 253 characters");
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn ssl_cert_file_problems_are_reported_with_the_other_configuration_problems() {
+    let fake = cloud(vec![]);
+    let dir = scratch("bad-ca");
+    let junk = dir.join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    // A plain-HTTP loopback URL needs no roots: the bundle is still checked, in the same run
+    // as the email.
+    let out = Test::new()
+        .cloud(&fake)
+        .env("SYSTEMPROMPT_USER_EMAIL", "not-an-email")
+        .env("SSL_CERT_FILE", junk.to_str().unwrap())
+        .args(["true"])
+        .run();
+    out.code(78)
+        .stderr_has("2 problems")
+        .stderr_has("SYSTEMPROMPT_USER_EMAIL")
+        .stderr_has("SSL_CERT_FILE")
+        .stderr_has("no PEM CERTIFICATE block");
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn check_json_prints_one_object_for_every_failure() {
+    let fake = cloud(vec![]);
+    let refusing = cloud(vec![status(401)]);
+    let expired = fake.token(EMAIL, -60);
+    let dir = scratch("check-json");
+    let not_a_dir = dir.join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let cases: [(&str, Test, i32, &str); 5] = [
+        (
+            "a configuration error",
+            Test::new()
+                .cloud(&fake)
+                .env("SYSTEMPROMPT_USER_EMAIL", "nope"),
+            78,
+            "valid",
+        ),
+        (
+            "a missing token",
+            Test::new()
+                .cloud(&fake)
+                .env_remove("SYSTEMPROMPT_API_TOKEN"),
+            78,
+            "invalid",
+        ),
+        (
+            "an expired token",
+            Test::new().cloud(&fake).token(&expired),
+            77,
+            "expired",
+        ),
+        ("a refused token", Test::new().cloud(&refusing), 77, "valid"),
+        (
+            "a credentials file that cannot be written",
+            Test::new().cloud(&fake).env(
+                "SYSTEMPROMPT_WRITE_CREDENTIALS",
+                not_a_dir.join("creds.json").to_str().unwrap(),
+            ),
+            73,
+            "valid",
+        ),
+    ];
+    for (what, t, code, token_status) in cases {
+        let out = t.args(["check", "--json"]).run();
+        assert_eq!(out.code, code, "{what}: {}", out.stderr);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: one object, got {:?}", out.stdout);
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        // The configuration error leaves the token unread: its status is unknown.
+        let want = if what == "a configuration error" {
+            "unknown"
+        } else {
+            token_status
+        };
+        assert_eq!(v["token_status"], want, "{what}: {v}");
+        assert_eq!(v["validated"], false, "{what}: {v}");
+        assert_eq!(v["validation_exit_code"], code, "{what}: {v}");
+        assert!(
+            v["validation_error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{what}: {v}"
+        );
+    }
+}

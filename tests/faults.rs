@@ -273,8 +273,11 @@ fn absurd_retry_after_values_are_capped_by_the_budget() {
             .cloud(&fake)
             .args(["--whoami-timeout", "5", "true"])
             .run();
-        // Beyond the budget: give up at once, not after the budget.
-        out.code(69).stderr_has("503");
+        // Beyond the budget: give up at once, not after the budget; said as a sentence.
+        out.code(69)
+            .stderr_has("503")
+            .stderr_has("the server asked to retry after more than a year, beyond the budget")
+            .stderr_lacks("18446744073709551616");
         out.took(Duration::ZERO, Duration::from_secs(4));
         assert_eq!(fake.requests(), 1, "{value}");
     }
@@ -324,6 +327,311 @@ fn a_hostile_identity_cannot_forge_log_lines_or_escape_sequences() {
         .stderr_has("the token belongs to evil@example.com INFO");
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+}
+
+// ---- malformed HTTP and the retry shape ------------------------------------------------------
+
+/// A loopback server that reads one request head, answers every connection with `reply`, then
+/// closes. Returns its URL and a counter of the requests it read.
+fn raw_server(reply: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match conn.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = conn.write_all(&reply);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn malformed_http_answers_are_final_protocol_errors_not_retried() {
+    let ok_head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n";
+    let huge_header = format!("{ok_head}X-Padding: {}\r\n\r\n", "a".repeat(1024 * 1024));
+    let cases: [(&str, String); 5] = [
+        (
+            "a bad chunk size",
+            format!("{ok_head}Transfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"),
+        ),
+        (
+            "two different Content-Length values",
+            format!("{ok_head}Content-Length: 2\r\nContent-Length: 40\r\n\r\n{{}}"),
+        ),
+        ("an oversized header", huge_header),
+        (
+            "an unknown protocol version",
+            "HTTP/3.7 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                .to_owned(),
+        ),
+        (
+            "a status line that is not HTTP",
+            "SPDY/1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_owned(),
+        ),
+    ];
+    let fake = cloud(vec![]);
+    for (what, reply) in cases {
+        let (url, requests) = raw_server(reply.into_bytes());
+        let out = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_API_URL", &url)
+            .args(["--whoami-timeout", "10", "true"])
+            .run();
+        assert_eq!(out.code, 76, "{what}: {}", out.stderr);
+        out.stderr_has("not valid HTTP/1.1")
+            .stderr_lacks("retrying");
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{what}: retried"
+        );
+        out.took(Duration::ZERO, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_proxy_asking_for_authentication_is_final_not_retried() {
+    let (proxy, requests) = raw_server(
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n"
+            .to_vec(),
+    );
+    let fake = cloud(vec![]);
+    // A name for the proxy to resolve (RFC 6761 `.invalid`); we never resolve it ourselves.
+    let out = Test::new()
+        .cloud(&fake)
+        .env("SYSTEMPROMPT_API_URL", "https://api.systemprompt.invalid")
+        .env("HTTPS_PROXY", &proxy)
+        .args(["--whoami-timeout", "10", "true"])
+        .run();
+    out.code(76)
+        .stderr_has("407 Proxy Authentication Required")
+        .stderr_lacks("retrying");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    out.took(Duration::ZERO, Duration::from_secs(5));
+    assert_eq!(fake.requests(), 0);
+}
+
+/// Against a server answering 503 forever, a 10 s budget: every wait comes from its attempt's
+/// full backoff window and the call gives up once the next window does not fit (one last
+/// attempt at most), instead of squeezing ever shorter waits into the budget's last second
+/// (16 attempts, 8 of them in the last second, before this was fixed).
+#[test]
+fn a_persistent_503_is_retried_in_whole_backoff_windows_not_squeezed_into_the_budget() {
+    let fake = cloud((0..1000).map(|_| status(503)).collect());
+    let out = Test::new()
+        .cloud(&fake)
+        .args(["--whoami-timeout", "10", "true"])
+        .run();
+    out.code(69).stderr_has("503");
+    let n = fake.requests();
+    eprintln!("a persistent 503 with a 10 s budget: {n} requests");
+    // Windows of 0.25, 0.5, 1, 2, 4, 5, 5... s: about 7 to 9 attempts fit in 10 s.
+    assert!((4..=11).contains(&n), "{n} requests");
+    // Each logged wait, with the attempt after it, fits in what was left; after a "last
+    // attempt" nothing more is tried.
+    let retries: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .collect();
+    assert_eq!(retries.len() + 1, n, "{}", out.stderr);
+    let last = retries.iter().position(|l| l.contains("the last attempt"));
+    assert!(
+        last.is_none_or(|i| i + 1 == retries.len()),
+        "{}",
+        out.stderr
+    );
+    out.took(Duration::ZERO, Duration::from_secs(14));
+}
+
+// ---- a hanging DNS server ---------------------------------------------------------------------
+
+#[test]
+fn the_whoami_budget_holds_in_run_and_check_mode_with_a_hanging_dns_server() {
+    let test = "the_whoami_budget_holds_in_run_and_check_mode_with_a_hanging_dns_server";
+    let Some(dns) = common::SilentDns::start(test) else {
+        return;
+    };
+    let fake = cloud(vec![]);
+    for mode in [
+        &["true"][..],
+        &["check"],
+        &["check", "--json"],
+        &["--init", "always", "true"],
+    ] {
+        let out = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_API_URL", "https://api.hang.invalid")
+            .env_remove("SSL_CERT_FILE")
+            .resolver(&dns)
+            .args(["--whoami-timeout", "2"])
+            .args(mode)
+            .run();
+        assert_eq!(out.code, 69, "{mode:?}: {}", out.stderr);
+        out.stderr_has("timed out");
+        // The resolver would hang for 2 x 30 s: the budget (2 s) ends it, in every mode.
+        out.took(Duration::from_secs(2), Duration::from_secs(10));
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn a_stop_signal_during_a_hanging_dns_lookup_ends_the_bootstrap_at_once() {
+    let test = "a_stop_signal_during_a_hanging_dns_lookup_ends_the_bootstrap_at_once";
+    let fake = cloud(vec![]);
+    for mode in [&["true"][..], &["check"], &["--init", "always", "true"]] {
+        // A server of its own per run: a query left over from the last one is no signal.
+        let Some(dns) = common::SilentDns::start(test) else {
+            return;
+        };
+        let t = Test::new()
+            .cloud(&fake)
+            .env("SYSTEMPROMPT_API_URL", "https://api.hang.invalid")
+            .env_remove("SSL_CERT_FILE")
+            .resolver(&dns)
+            .args(["--whoami-timeout", "60"])
+            .args(mode);
+        let child = t
+            .command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            dns.wait_for_query(Duration::from_secs(20)),
+            "no DNS query arrived"
+        );
+        let pid = child.id();
+        let out = common::signal_and_wait(child, pid, nix::sys::signal::Signal::SIGTERM);
+        t.scan(&out);
+        assert_eq!(out.code, 143, "{mode:?}: {}", out.stderr);
+        assert!(out.stderr.contains("SIGTERM"), "{mode:?}: {}", out.stderr);
+        eprintln!(
+            "{mode:?}: SIGTERM during a DNS lookup answered in {:?}",
+            out.elapsed
+        );
+        out.took(Duration::ZERO, Duration::from_secs(1));
+    }
+}
+
+// ---- files that never end or never open ------------------------------------------------------
+
+/// A valid token for `fake` in a file, for the `_FILE` tests.
+fn token_file(fake: &FakeCloud, dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let token = fake.token(common::EMAIL, 86_400);
+    let path = dir.join("token");
+    std::fs::write(&path, &token).unwrap();
+    (token, path)
+}
+
+#[test]
+fn a_file_variable_naming_dev_zero_or_a_huge_sparse_file_is_refused_with_bounded_memory() {
+    let fake = cloud(vec![]);
+    let dir = common::scratch("huge-files");
+    let sparse = dir.join("sparse");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let sparse = sparse.to_str().unwrap();
+    let (_, token_path) = token_file(&fake, &dir);
+    let token_path = token_path.to_str().unwrap();
+    for (var, path, what) in [
+        (
+            "SYSTEMPROMPT_API_TOKEN_FILE",
+            "/dev/zero",
+            "a character device",
+        ),
+        ("SYSTEMPROMPT_API_TOKEN_FILE", sparse, "larger than"),
+        ("SYSTEMPROMPT_USER_EMAIL_FILE", sparse, "larger than"),
+        ("SSL_CERT_FILE", "/dev/zero", "a character device"),
+        ("SSL_CERT_FILE", sparse, "larger than"),
+    ] {
+        let mut t = Test::new().cloud(&fake);
+        if var == "SYSTEMPROMPT_API_TOKEN_FILE" {
+            t = t.env_remove("SYSTEMPROMPT_API_TOKEN");
+        }
+        if var == "SYSTEMPROMPT_USER_EMAIL_FILE" {
+            t = t
+                .env_remove("SYSTEMPROMPT_USER_EMAIL")
+                .env_remove("SYSTEMPROMPT_API_TOKEN")
+                .env("SYSTEMPROMPT_API_TOKEN_FILE", token_path);
+        }
+        let (out, peak_kib) = t.env(var, path).args(["true"]).run_measured();
+        assert_eq!(out.code, 78, "{var}={path}: {}", out.stderr);
+        out.stderr_has(var).stderr_has(what);
+        eprintln!("{var}={path}: peak RSS {peak_kib} KiB");
+        // Refused unread (a device; a size over the limit). wait4's figure is an upper bound:
+        // it includes this test process's pages at the fork. Reading 8 GiB would not fit.
+        assert!(
+            peak_kib < 32 * 1024,
+            "{var}={path}: peak RSS {peak_kib} KiB"
+        );
+        out.took(Duration::ZERO, Duration::from_secs(10));
+    }
+    assert_eq!(fake.requests(), 0);
+}
+
+#[test]
+fn a_file_variable_naming_a_fifo_without_a_writer_is_refused_at_once() {
+    let fake = cloud(vec![]);
+    let dir = common::scratch("fifo");
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let fifo = fifo.to_str().unwrap();
+    for var in [
+        "SYSTEMPROMPT_API_TOKEN_FILE",
+        "SYSTEMPROMPT_USER_EMAIL_FILE",
+        "SSL_CERT_FILE",
+    ] {
+        let mut t = Test::new().cloud(&fake);
+        if let Some(plain) = var
+            .strip_suffix("_FILE")
+            .filter(|v| v.starts_with("SYSTEMPROMPT"))
+        {
+            t = t.env_remove(plain);
+        }
+        let out = t.env(var, fifo).args(["true"]).run();
+        assert_eq!(out.code, 78, "{var}: {}", out.stderr);
+        out.stderr_has(var).stderr_has("a FIFO");
+        out.took(Duration::ZERO, Duration::from_secs(10));
+    }
+    // `/dev/stdin` under `docker run -i`: a pipe that nobody writes to.
+    let t = Test::new()
+        .cloud(&fake)
+        .env_remove("SYSTEMPROMPT_API_TOKEN")
+        .env("SYSTEMPROMPT_API_TOKEN_FILE", "/dev/stdin")
+        .args(["true"]);
+    let mut child = t
+        .command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let start = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    let out = common::outcome(&output, 0, start.elapsed());
+    t.scan(&out);
+    out.code(78)
+        .stderr_has("SYSTEMPROMPT_API_TOKEN_FILE")
+        .stderr_has("a FIFO");
+    out.took(Duration::ZERO, Duration::from_secs(10));
+    assert_eq!(fake.requests(), 0);
 }
 
 // ---- broken surroundings ---------------------------------------------------------------------

@@ -95,7 +95,7 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn no_files(_: &Path) -> std::io::Result<Vec<u8>> {
+fn no_files(_: &Path, _: u64) -> std::io::Result<Vec<u8>> {
     Err(std::io::ErrorKind::NotFound.into())
 }
 

@@ -94,11 +94,12 @@ fuzz_target!(|input: Input| {
             )
         })
         .collect();
-    let reader = |p: &Path| -> std::io::Result<Vec<u8>> {
+    let reader = |p: &Path, limit: u64| -> std::io::Result<Vec<u8>> {
         files
             .iter()
             .find(|(q, _)| q == p)
             .map(|(_, c)| c.clone())
+            .filter(|c| c.len() as u64 <= limit)
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
     };
     let options: Vec<&'static spec::Setting> = spec::with_options().map(|(s, _)| s).collect();

@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
         let bounded = secs % (MAX_RFC3339 + 1);
         let text = rfc3339(bounded);
         let parsed = OffsetDateTime::parse(&text, &Rfc3339).expect("RFC 3339");
-        assert_eq!(u64::try_from(parsed.unix_timestamp()).ok(), Some(bounded), "{text}");
+        assert_eq!(
+            u64::try_from(parsed.unix_timestamp()).ok(),
+            Some(bounded),
+            "{text}"
+        );
     }
     let Ok(s) = std::str::from_utf8(data) else {
         return;

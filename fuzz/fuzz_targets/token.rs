@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     for (token, distinctive) in [
         (text.to_owned(), false),
         (format!("sp_live_eyJhbGciOiJIUzI1NiJ9.{payload}.c2ln"), true),
-        (format!("sp_live_eyJhbGciOiJIUzI1NiJ9.{payload}==.c2ln"), true),
+        (
+            format!("sp_live_eyJhbGciOiJIUzI1NiJ9.{payload}==.c2ln"),
+            true,
+        ),
     ] {
         match decode_claims(&token) {
             Ok(claims) => {

@@ -2,20 +2,23 @@
 //! logging settings (always, so that the problems can be reported in the chosen format) and the
 //! [`Config`] of the bootstrap, or every problem at once. No network I/O.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
-use super::source::{CliValues, Env, ReadFile, Report, Required, Sourced, shown, token_elsewhere};
+use super::source::{
+    CliValues, Env, ReadFile, Report, Required, Sourced, read_failure, shown, token_elsewhere,
+};
 use super::spec::{
     self, ALLOW_UNVALIDATED, API_TOKEN, API_TOKEN_FILE, API_URL, DEFAULT_API_URL, GRACE, INIT,
     Kind, LOG, LOG_FORMAT, SCRUB_TOKEN, SSL_CERT_FILE, Setting, USER_EMAIL, USER_EMAIL_FILE,
     WHOAMI_TIMEOUT, WRITE_CREDENTIALS,
 };
 use super::validate::{
-    DEFAULT_FILTER, parse_bool, parse_filter, parse_init_mode, parse_seconds, validate_api_url,
-    validate_email,
+    DEFAULT_FILTER, ca_bundle, parse_bool, parse_filter, parse_init_mode, parse_seconds, printable,
+    validate_api_url, validate_email, validate_path,
 };
 use crate::error::Error;
 use crate::platform::Platform;
@@ -110,7 +113,7 @@ pub struct Loaded {
     pub config: Result<(Config, Vec<String>), Error>,
 }
 
-/// Validate `env` (name/value pairs; values already lossily UTF-8) and `cli` into the logging
+/// Validate `env` (name/value pairs, as the OS gives them) and `cli` into the logging
 /// settings and a [`Config`]. `read_file` reads `_FILE` variables (injected for tests). Every
 /// problem is reported at once as [`Error::Config`]. Token expiry is NOT checked here (see
 /// [`crate::token::expiry`]).
@@ -119,7 +122,11 @@ pub struct Loaded {
 /// (an empty command-line value is a problem). [`crate::error::ConfigProblem::var`] is the
 /// variable at fault, `X / X_FILE` when both are set, or `--option / VARIABLE` for options. No
 /// message or warning contains the token.
-pub fn load(cli: &CliValues, env: &[(String, String)], read_file: ReadFile<'_>) -> Loaded {
+pub fn load<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+    cli: &CliValues,
+    env: &[(K, V)],
+    read_file: ReadFile<'_>,
+) -> Loaded {
     let mut r = Report::default();
     r.set_platform(Platform::detect(|name| {
         env.iter()
@@ -142,8 +149,9 @@ pub fn load(cli: &CliValues, env: &[(String, String)], read_file: ReadFile<'_>) 
             .map_err(|msg| r.problem(API_URL.var, msg))
             .ok(),
     };
-    let options = r.options(cli, &env);
+    let options = r.options(cli, &env, read_file);
     r.refuse_pasted_tokens(&env, cli);
+    r.refuse_non_utf8(&env);
     r.redact();
     let config = match (token, email, api_url) {
         (Some((token, claims)), Some((email, email_from_file)), Some(api_url))
@@ -208,7 +216,17 @@ impl Report {
             self.problem(filter_var, message);
             parse_filter(DEFAULT_FILTER).unwrap_or_default()
         });
-        let fly = |s: &Setting| non_blank(env.get(s)).map(str::to_owned);
+        // Added to every log line: refused (and left out) when not printable as it is.
+        let mut fly = |s: &Setting| {
+            let v = non_blank(env.get(s))?;
+            match printable(v) {
+                Ok(()) => Some(v.to_owned()),
+                Err(msg) => {
+                    self.problem(s.var, msg);
+                    None
+                }
+            }
+        };
         let fly = FlyContext {
             app: fly(&spec::FLY_APP_NAME),
             machine: fly(&spec::FLY_MACHINE_ID),
@@ -370,7 +388,7 @@ impl Report {
 
     /// The flags and options (each defaulted when invalid, with a problem recorded), as a
     /// [`Config`] whose token, email and URL are still to be filled in.
-    fn options(&mut self, cli: &CliValues, env: &Env) -> Config {
+    fn options(&mut self, cli: &CliValues, env: &Env, read_file: ReadFile<'_>) -> Config {
         let allow_unvalidated = self.exactly_one(&ALLOW_UNVALIDATED, cli, env);
         let scrub_token = self.yes_no(&SCRUB_TOKEN, cli, env);
         // On Fly.io (its app-name variable present, even empty) the app never reads the file:
@@ -410,10 +428,15 @@ impl Report {
                 );
                 None
             }
-            Some(p) => Some(PathBuf::from(p)),
-            None => self.var(env, &WRITE_CREDENTIALS).map(PathBuf::from),
+            Some(p) => self
+                .path(&WRITE_CREDENTIALS.problem_name(), &p.to_string_lossy())
+                .then(|| PathBuf::from(p)),
+            None => self
+                .var(env, &WRITE_CREDENTIALS)
+                .filter(|p| self.path(WRITE_CREDENTIALS.var, p))
+                .map(PathBuf::from),
         };
-        let ssl_cert_file = self.var(env, &SSL_CERT_FILE).map(PathBuf::from);
+        let ssl_cert_file = self.ssl_cert_file(env, read_file);
         Config {
             token: Secret::new(String::new()),
             claims: Claims::default(),
@@ -429,6 +452,38 @@ impl Report {
             scrub_token,
             ssl_cert_file,
             platform: self.platform.unwrap_or(Platform::Docker),
+        }
+    }
+}
+
+impl Report {
+    /// Whether `path` can be printed as it is and is not too long (a problem with `name`
+    /// recorded otherwise).
+    fn path(&mut self, name: &str, path: &str) -> bool {
+        validate_path(path)
+            .map_err(|msg| self.problem(name, msg))
+            .is_ok()
+    }
+
+    /// `SSL_CERT_FILE`, checked with the other settings: a readable PEM bundle with at least one
+    /// usable CA certificate (whoami reads it again to build its roots).
+    fn ssl_cert_file(&mut self, env: &Env, read_file: ReadFile<'_>) -> Option<PathBuf> {
+        let path = self.var(env, &SSL_CERT_FILE)?;
+        // A token pasted here is refused (without being repeated) by `refuse_pasted_tokens`.
+        if super::source::contains_token(&path) || !self.path(SSL_CERT_FILE.var, &path) {
+            return None;
+        }
+        let fix =
+            "point it at a PEM bundle of CA certificates, or unset it to use the built-in roots";
+        let checked = read_file(std::path::Path::new(&path), crate::input::MAX_CA_BUNDLE)
+            .map_err(|e| read_failure(&e).0)
+            .and_then(|pem| ca_bundle(&pem));
+        match checked {
+            Ok(_) => Some(PathBuf::from(path)),
+            Err(why) => {
+                self.problem(SSL_CERT_FILE.var, format!("{path}: {why}; {fix}"));
+                None
+            }
         }
     }
 }

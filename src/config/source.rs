@@ -15,23 +15,38 @@ use crate::error::ConfigProblem;
 use crate::redact::Redactor;
 use crate::token::Secret;
 
-/// The variables of the spec that the entrypoint reads, as read by envy. No `Debug`: it holds
-/// the token.
+/// The variables of the spec that the entrypoint reads, as read by envy, and those of them
+/// whose value is not UTF-8. No `Debug`: it holds the token.
 #[derive(Default)]
-pub struct Env(HashMap<String, String>);
+pub struct Env(HashMap<String, String>, Vec<&'static str>);
 
 impl Env {
     /// Read the spec's variables from `env` (name/value pairs) with envy. Only the exact
     /// (upper-case) names are passed, first occurrence winning like `getenv`, so envy never
-    /// sees a duplicate field.
-    pub fn read(env: &[(String, String)]) -> Result<Env, envy::Error> {
+    /// sees a duplicate field. A value that is not UTF-8 is kept lossily (so that it counts as
+    /// set) and its variable remembered, to be refused (see [`Env::not_utf8`]).
+    pub fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(env: &[(K, V)]) -> Result<Env, envy::Error> {
         let mut picked: Vec<(String, String)> = Vec::new();
+        let mut not_utf8 = Vec::new();
         for (name, value) in env {
-            if spec::read_by_us().any(|s| s.var == name) && !picked.iter().any(|(n, _)| n == name) {
-                picked.push((name.clone(), value.clone()));
+            let Some(setting) = spec::read_by_us().find(|s| name.as_ref() == s.var) else {
+                continue;
+            };
+            if picked.iter().any(|(n, _)| n == setting.var) {
+                continue;
             }
+            let value = value.as_ref();
+            if value.to_str().is_none() {
+                not_utf8.push(setting.var);
+            }
+            picked.push((setting.var.to_owned(), value.to_string_lossy().into_owned()));
         }
-        envy::from_iter(picked).map(Env)
+        envy::from_iter(picked).map(|values| Env(values, not_utf8))
+    }
+
+    /// The variables whose value is not UTF-8.
+    pub fn not_utf8(&self) -> &[&'static str] {
+        &self.1
     }
 
     /// The raw value of `setting`'s variable, as set (not trimmed; may be blank).
@@ -113,8 +128,20 @@ fn zero_bytes(mut bytes: Vec<u8>) {
     std::hint::black_box(&mut bytes);
 }
 
-/// Reads a `_FILE` (injected for tests).
-pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
+/// Reads a `_FILE` or `SSL_CERT_FILE`, at most the given number of bytes (injected for tests;
+/// the entrypoint's is [`crate::input::read_bounded`]).
+pub type ReadFile<'a> = &'a dyn Fn(&Path, u64) -> std::io::Result<Vec<u8>>;
+
+/// What to say about a file that could not be read: the reason [`crate::input`] gives (a FIFO,
+/// a device, too large) or the OS error.
+pub(super) fn read_failure(e: &std::io::Error) -> (String, bool) {
+    use crate::input::InputError;
+    match e.get_ref().and_then(|i| i.downcast_ref::<InputError>()) {
+        Some(InputError::Io(io)) => (io.to_string(), true),
+        Some(other) => (other.to_string(), false),
+        None => (e.to_string(), true),
+    }
+}
 
 /// Problems and warnings collected while loading.
 #[derive(Default)]
@@ -305,13 +332,24 @@ impl Report {
             );
             return None;
         }
-        let bytes = match read_file(Path::new(&path)) {
+        if let Err(msg) = super::validate::validate_path(&path) {
+            self.problem(file_var, msg);
+            return None;
+        }
+        let bytes = match read_file(Path::new(&path), crate::input::MAX_SECRET_FILE) {
             Ok(bytes) => bytes,
             Err(e) => {
-                self.problem(
-                    file_var,
-                    format!("cannot read {path:?}: {e}; check the path and that the file (a mounted secret?) exists and is readable by this user"),
-                );
+                let message = match read_failure(&e) {
+                    (why, true) => format!(
+                        "cannot read {path:?}: {why}; check the path and that the file (a mounted secret?) exists and is readable by this user"
+                    ),
+                    (why, false) => format!(
+                        "cannot use {path:?}: {why}; point {file_var} at the file holding {} \
+                         (Docker and Kubernetes mount secrets as files)",
+                        r.what
+                    ),
+                };
+                self.problem(file_var, message);
                 return None;
             }
         };
@@ -379,6 +417,25 @@ impl Report {
             {
                 self.problem(&opt.flag(), token_elsewhere());
             }
+        }
+    }
+
+    /// Refuse every variable whose value is not UTF-8, in place of any other problem found with
+    /// its lossy reading: a path with other bytes would be another path (U+FFFD in its name),
+    /// an email would be sent as another address.
+    pub(super) fn refuse_non_utf8(&mut self, env: &Env) {
+        for var in env.not_utf8() {
+            self.problems
+                .retain(|p| !p.var.split(" / ").any(|named| named == *var));
+            let fix = if spec::WRITE_CREDENTIALS.var == *var {
+                "set it to a UTF-8 path, or give the path with --write-credentials (which takes any bytes)"
+            } else {
+                "set it as UTF-8 text"
+            };
+            self.problem(
+                var,
+                format!("is not valid UTF-8 (it holds bytes no UTF-8 text has); {fix}"),
+            );
         }
     }
 
@@ -542,7 +599,7 @@ mod tests {
             "\"/s/empty\" is empty; write the token into it"
         );
 
-        let denied = |_: &Path| -> io::Result<Vec<u8>> {
+        let denied = |_: &Path, _: u64| -> io::Result<Vec<u8>> {
             Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 "Permission denied (os error 13)",
@@ -696,7 +753,7 @@ mod tests {
             &vars::USER_EMAIL,
         ] {
             for value in &pieces {
-                type Reader<'r> = &'r dyn Fn(&Path) -> io::Result<Vec<u8>>;
+                type Reader<'r> = &'r dyn Fn(&Path, u64) -> io::Result<Vec<u8>>;
                 let sources: [(Vec<(String, String)>, Reader<'_>); 2] =
                     [(good_env(), &no_files), (token_file.clone(), &from_file)];
                 for (base, read) in sources {

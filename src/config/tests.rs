@@ -52,25 +52,52 @@ pub(super) fn without(mut base: Vec<(String, String)>, name: &str) -> Vec<(Strin
     base
 }
 
-pub(super) fn no_files(_: &Path) -> io::Result<Vec<u8>> {
+pub(super) fn no_files(_: &Path, _: u64) -> io::Result<Vec<u8>> {
     Err(io::Error::new(
         io::ErrorKind::NotFound,
         "No such file or directory (os error 2)",
     ))
 }
 
-pub(super) fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path) -> io::Result<Vec<u8>> + use<> {
+/// Files by path; one over the limit asked for is refused as `input::read_bounded` does.
+pub(super) fn files(map: &[(&str, &[u8])]) -> impl Fn(&Path, u64) -> io::Result<Vec<u8>> + use<> {
     let map: HashMap<PathBuf, Vec<u8>> = map
         .iter()
         .map(|(p, c)| (PathBuf::from(p), c.to_vec()))
         .collect();
-    move |p: &Path| {
-        map.get(p).cloned().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                "No such file or directory (os error 2)",
-            )
-        })
+    move |p: &Path, limit: u64| match map.get(p) {
+        Some(c) if c.len() as u64 > limit => {
+            Err(io::Error::other(crate::input::InputError::TooLarge(limit)))
+        }
+        Some(c) => Ok(c.clone()),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        )),
+    }
+}
+
+/// A CA certificate (the test CA of `whoami::tests`; public part only), for `SSL_CERT_FILE`.
+const TEST_CA: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBpzCCAU2gAwIBAgIUcIOWQyUPZZ3aiQA3Q2m9iYUbckUwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVc3AtZW50cnlwb2ludCB0ZXN0IENBMCAXDTI2MTEyNzA5MzMy
+N1oYDzIxMjYxMTAzMDkzMzI3WjAgMR4wHAYDVQQDDBVzcC1lbnRyeXBvaW50IHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARgR8oEEioPplTDD17WJhga
+89momM4HPwEsv4gufplOHynDMT2RX8Ep9Esv8VKtdVUpKWQWr7tO665Xz+wHMAwg
+o2MwYTAdBgNVHQ4EFgQUr3MO2IuM9xU0sPVUmZBzTzqZ8RkwHwYDVR0jBBgwFoAU
+r3MO2IuM9xU0sPVUmZBzTzqZ8RkwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8E
+BAMCAgQwCgYIKoZIzj0EAwIDSAAwRQIhAKmfP/QhttBGcEpWZvfofIHJek7EtibH
+uJu+GNKO5e0QAiACC7gMOITLEYAYSBf+cyg5iK/JZ9Cr//huI13CDBa/PA==
+-----END CERTIFICATE-----
+";
+
+/// `env` read with `SSL_CERT_FILE`'s bundle at `path`.
+fn ok_with_ca(env: &[(String, String)], path: &str) -> (Config, Vec<String>) {
+    let read = files(&[(path, TEST_CA.as_bytes())]);
+    match load(&CliValues::default(), env, &read).config {
+        Ok(v) => v,
+        Err(e) => panic!("expected a valid config, got: {e}"),
     }
 }
 
@@ -84,7 +111,7 @@ pub(super) fn ok(cli: &CliValues, env: &[(String, String)]) -> (Config, Vec<Stri
 pub(super) fn problems_with(
     cli: &CliValues,
     env: &[(String, String)],
-    read: &dyn Fn(&Path) -> io::Result<Vec<u8>>,
+    read: &dyn Fn(&Path, u64) -> io::Result<Vec<u8>>,
 ) -> Vec<ConfigProblem> {
     match load(cli, env, read).config {
         Ok((c, _)) => panic!("expected problems, got {c:?}"),
@@ -152,7 +179,7 @@ fn everything_from_the_environment() {
     ] {
         e = with(e, k, v);
     }
-    let (c, warnings) = ok(&CliValues::default(), &e);
+    let (c, warnings) = ok_with_ca(&e, "/etc/ssl/extra.pem");
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(c.api_url, "https://api-sandbox.systemprompt.io");
     assert!(c.allow_unvalidated && c.scrub_token);
@@ -659,7 +686,7 @@ fn write_credentials_and_ssl_cert_file() {
         vars::SSL_CERT_FILE.var,
         "/etc/ca.pem",
     );
-    let (c, warnings) = ok(&CliValues::default(), &e);
+    let (c, warnings) = ok_with_ca(&e, "/etc/ca.pem");
     assert_eq!(c.write_credentials, Some(PathBuf::from("/app/creds.json")));
     assert_eq!(c.ssl_cert_file, Some(PathBuf::from("/etc/ca.pem")));
     assert_eq!(warnings.len(), 1);
@@ -766,4 +793,142 @@ fn the_token_never_appears_in_any_message_or_debug() {
     );
     assert_no_token(&t, &format!("{c:?} {c:#?} {w:?}"));
     assert!(format!("{c:?}").contains("Secret(***)"));
+}
+
+#[test]
+fn non_utf8_values_are_refused_naming_the_variable() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let bad = |text: &str| {
+        let mut b = text.as_bytes().to_vec();
+        b.push(0xff);
+        OsString::from_vec(b)
+    };
+    let mut e: Vec<(OsString, OsString)> = good_env()
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .filter(|(k, _)| k != vars::USER_EMAIL.var)
+        .collect();
+    e.push((vars::USER_EMAIL.var.into(), bad("user@example.com")));
+    e.push((vars::WRITE_CREDENTIALS.var.into(), bad("/app/creds.json")));
+    e.push((vars::GRACE.var.into(), bad("5")));
+    let p = match load(&CliValues::default(), &e, &no_files).config {
+        Err(Error::Config(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    // One problem each (the lossy reading's own problems are dropped), naming the variable.
+    let vars: Vec<&str> = p.iter().map(|p| p.var.as_str()).collect();
+    assert_eq!(
+        vars,
+        [
+            vars::USER_EMAIL.var,
+            vars::WRITE_CREDENTIALS.var,
+            vars::GRACE.var
+        ],
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .all(|p| p.message.starts_with("is not valid UTF-8"))
+    );
+    assert!(
+        p[1].message.contains("--write-credentials"),
+        "{}",
+        p[1].message
+    );
+}
+
+#[test]
+fn ssl_cert_file_is_checked_with_the_other_settings() {
+    let e = with(
+        with(good_env(), vars::SSL_CERT_FILE.var, "/ca.pem"),
+        vars::USER_EMAIL.var,
+        "nope",
+    );
+    let big = vec![b'x'; 17 << 20];
+    for (contents, why) in [
+        (&b"junk"[..], "contains no PEM CERTIFICATE block"),
+        (
+            &b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"[..],
+            "none of its certificates is usable as a trust anchor",
+        ),
+        (&big[..], "it is larger than 16 MiB"),
+    ] {
+        let p = problems_with(&CliValues::default(), &e, &files(&[("/ca.pem", contents)]));
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert_eq!(p[0].var, vars::USER_EMAIL.var);
+        assert_eq!(p[1].var, vars::SSL_CERT_FILE.var);
+        assert!(
+            p[1].message.starts_with(&format!("/ca.pem: {why}")),
+            "{}",
+            p[1].message
+        );
+    }
+    let p = problems_with(&CliValues::default(), &e, &no_files);
+    assert!(
+        p[1].message.contains("No such file or directory"),
+        "{}",
+        p[1].message
+    );
+}
+
+#[test]
+fn paths_and_fly_fields_are_refused_when_not_printable() {
+    for (var, value, why) in [
+        (
+            vars::WRITE_CREDENTIALS.var,
+            "/app/\u{202e}nosj.creds",
+            "invisible formatting",
+        ),
+        (
+            vars::SSL_CERT_FILE.var,
+            "/etc/ca\n.pem",
+            "control character",
+        ),
+        (vars::FLY_REGION.var, "ams\u{200d}", "invisible formatting"),
+        (vars::FLY_MACHINE_ID.var, "m\u{7}", "control character"),
+        (
+            vars::API_TOKEN_FILE.var,
+            "/run/\u{2067}token",
+            "invisible formatting",
+        ),
+    ] {
+        let mut e = with(good_env(), var, value);
+        if var == vars::API_TOKEN_FILE.var {
+            e = without(e, vars::API_TOKEN.var);
+        }
+        let p = problem(&e);
+        assert_eq!(p.var, var);
+        assert!(p.message.contains(why), "{var}: {}", p.message);
+        assert!(!p.message.contains(value), "{var}: echoed");
+    }
+    let long = format!("/{}", "d".repeat(4095));
+    let p = problem(&with(good_env(), vars::WRITE_CREDENTIALS.var, &long));
+    assert!(
+        p.message.contains("longer than 4095 bytes"),
+        "{}",
+        p.message
+    );
+    let p = problem(&without(
+        with(good_env(), vars::USER_EMAIL_FILE.var, "/e\u{202e}"),
+        vars::USER_EMAIL.var,
+    ));
+    assert_eq!(p.var, vars::USER_EMAIL_FILE.var);
+}
+
+#[test]
+fn a_file_too_large_or_not_regular_is_named_with_its_variable() {
+    let big = vec![b'a'; 64 * 1024 + 1];
+    let e = with(
+        without(good_env(), vars::API_TOKEN.var),
+        vars::API_TOKEN_FILE.var,
+        "/big",
+    );
+    let p = problems_with(&CliValues::default(), &e, &files(&[("/big", &big)]));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0].var, vars::API_TOKEN_FILE.var);
+    assert_eq!(
+        p[0].message,
+        "cannot use \"/big\": it is larger than 64 KiB; point SYSTEMPROMPT_API_TOKEN_FILE at the file holding the token (Docker and Kubernetes mount secrets as files)"
+    );
 }

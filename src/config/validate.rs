@@ -3,11 +3,100 @@
 //! `--init` mode, log filter).
 
 use std::str::FromStr;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
 use super::InitMode;
+
+/// The most characters an email address can have (RFC 5321's path limit, less the brackets).
+pub const MAX_EMAIL: usize = 254;
+/// The most characters an API URL can have.
+pub const MAX_URL: usize = 2048;
+/// The most characters a host name can have (RFC 1035), and one of its labels.
+pub const MAX_HOST: usize = 253;
+/// The most characters a label of a host name can have (RFC 1035).
+pub const MAX_LABEL: usize = 63;
+/// The most bytes a file path can have (Linux's `PATH_MAX`, with its NUL).
+pub const MAX_PATH: usize = 4095;
+
+/// Whether `c` is invisible formatting: Unicode's format characters (category Cf: the
+/// bidirectional overrides and isolates, zero-width spaces and joiners, the soft hyphen, tag
+/// characters...) and the line and paragraph separators. Shown in a log line, they reorder or
+/// hide what follows.
+pub fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61C}'
+            | '\u{6DD}'
+            | '\u{70F}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// Refuse what cannot be shown on one log line as it is: control characters and invisible
+/// formatting ([`is_format`]). The message never repeats the value.
+pub fn printable(value: &str) -> Result<(), String> {
+    if value.chars().any(char::is_control) {
+        return Err("contains a control character (a newline, tab or escape?); remove it".into());
+    }
+    if value.chars().any(is_format) {
+        return Err(
+            "contains an invisible formatting character (a bidirectional override, a zero-width \
+             space or joiner, a soft hyphen?), which would hide or reorder text in the logs; \
+             type the value again without it"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A file path we print: [`printable`], and at most [`MAX_PATH`] bytes.
+pub fn validate_path(path: &str) -> Result<(), String> {
+    if path.len() > MAX_PATH {
+        return Err(format!(
+            "is longer than {MAX_PATH} bytes, more than a path can have (PATH_MAX); give a shorter path"
+        ));
+    }
+    printable(path)
+}
+
+/// Check a PEM bundle of CA certificates (`SSL_CERT_FILE`'s contents): every PEM block
+/// well-formed, at least one certificate, and at least one usable as a trust anchor. Returns
+/// the certificates.
+pub fn ca_bundle(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not a valid PEM bundle ({e})"))?;
+    if certs.is_empty() {
+        return Err("contains no PEM CERTIFICATE block".to_owned());
+    }
+    let (added, _) = rustls::RootCertStore::empty().add_parsable_certificates(certs.clone());
+    if added == 0 {
+        return Err("none of its certificates is usable as a trust anchor".to_owned());
+    }
+    Ok(certs)
+}
 
 /// `1/true/yes/on` is `true`, `0/false/no/off` is `false` (case-insensitive), else `None`.
 pub fn parse_bool(value: &str) -> Option<bool> {
@@ -66,8 +155,18 @@ pub fn validate_email(email: &str) -> Result<(), String> {
     if email.is_empty() {
         return fail("is empty");
     }
+    if email.chars().count() > MAX_EMAIL {
+        return fail(&format!(
+            "is longer than {MAX_EMAIL} characters, more than an email address can have"
+        ));
+    }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return fail("contains whitespace or a control character");
+    }
+    if email.chars().any(is_format) {
+        return fail(
+            "contains an invisible formatting character (a bidirectional override, a zero-width space?)",
+        );
     }
     let Some((local, domain)) = email.split_once('@') else {
         return fail("is not an email address: it has no '@'");
@@ -129,8 +228,18 @@ pub fn validate_api_url(text: &str) -> Result<String, String> {
     if text.is_empty() {
         return fail("is empty");
     }
+    if text.chars().count() > MAX_URL {
+        return fail(&format!(
+            "is longer than {MAX_URL} characters, too long for the base URL of an API"
+        ));
+    }
     if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return fail("contains whitespace or a control character");
+    }
+    if text.chars().any(is_format) {
+        return fail(
+            "contains an invisible formatting character (a bidirectional override, a zero-width space?)",
+        );
     }
     let Some((scheme, rest)) = text.split_once("://") else {
         return fail("is not an absolute URL (no https://)");
@@ -242,6 +351,14 @@ fn written_authority(authority: &str) -> Result<(String, Option<u16>), &'static 
         if host.split('.').any(str::is_empty) {
             return Err("has a host name with an empty label (a leading, trailing or doubled '.')");
         }
+        if host.len() > MAX_HOST {
+            return Err("has a host name longer than 253 characters, more than DNS allows");
+        }
+        if host.split('.').any(|label| label.len() > MAX_LABEL) {
+            return Err(
+                "has a host name with a label (between dots) longer than 63 characters, more than DNS allows",
+            );
+        }
         (host.to_ascii_lowercase(), port)
     };
     let port = match port {
@@ -333,6 +450,72 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn length_limits_hold_at_their_boundaries() {
+        let email = |n: usize| format!("{}@example.com", "a".repeat(n - 12));
+        assert_eq!(validate_email(&email(254)), Ok(()));
+        let err = validate_email(&email(255)).unwrap_err();
+        assert!(err.starts_with("is longer than 254 characters"), "{err}");
+        let url = |n: usize| format!("https://example.com/{}", "p".repeat(n - 20));
+        assert!(validate_api_url(&url(2048)).is_ok());
+        let err = validate_api_url(&url(2049)).unwrap_err();
+        assert!(err.starts_with("is longer than 2048 characters"), "{err}");
+        let label = |n: usize| format!("https://{}.example.com", "l".repeat(n));
+        assert!(validate_api_url(&label(63)).is_ok());
+        let err = validate_api_url(&label(64)).unwrap_err();
+        assert!(err.contains("longer than 63 characters"), "{err}");
+        // 4 * 63 + 3 dots = 255; trimmed to 253 and 254.
+        let host = |n: usize| {
+            let mut h = [
+                "x".repeat(63),
+                "x".repeat(63),
+                "x".repeat(63),
+                "x".repeat(63),
+            ]
+            .join(".");
+            h.truncate(n);
+            format!("https://{h}.io")
+        };
+        assert!(validate_api_url(&host(250)).is_ok());
+        let err = validate_api_url(&host(251)).unwrap_err();
+        assert!(err.contains("longer than 253 characters"), "{err}");
+    }
+
+    #[test]
+    fn invisible_formatting_and_control_characters_are_refused() {
+        for c in [
+            '\u{202e}',
+            '\u{202a}',
+            '\u{2066}',
+            '\u{200b}',
+            '\u{200d}',
+            '\u{feff}',
+            '\u{ad}',
+            '\u{2028}',
+            '\u{e0041}',
+        ] {
+            assert!(is_format(c), "{c:?}");
+            let err = printable(&format!("a{c}b")).unwrap_err();
+            assert!(err.contains("invisible formatting"), "{err}");
+            let err = validate_email(&format!("us{c}er@example.com")).unwrap_err();
+            assert!(
+                err.contains("invisible formatting") || err.contains("whitespace"),
+                "{c:?}: {err}"
+            );
+        }
+        for c in ['a', 'é', '\u{4e2d}', ' ', '-', '\u{1F600}'] {
+            assert!(!is_format(c), "{c:?}");
+        }
+        assert!(printable("/app/crédentials.json").is_ok());
+        assert!(
+            printable("a\u{1b}[2J")
+                .unwrap_err()
+                .contains("control character")
+        );
+        assert!(validate_path(&"p".repeat(MAX_PATH)).is_ok());
+        assert!(validate_path(&"p".repeat(MAX_PATH + 1)).is_err());
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //!   the herd simulation in the tests, which picked this rule). The cap (2 s) keeps the tail
 //!   short: in the real 1000-client run of `bench/run.sh` a 3 s cap left the last client's exec
 //!   just past the 8.5 s goal, as the few clients refused twice waited up to 4 s more.
-//! - A wait never crosses the deadline: its upper bound is clamped so that at least
-//!   `min_attempt` is left for the next attempt; when even the lower bound (`RA`, or 0) does
-//!   not fit, give up.
+//! - A wait is always drawn from that attempt's full window, never from a window cut down to
+//!   fit what is left of the budget: clients of a fleet that share a budget would otherwise
+//!   crowd their last retries into its final second. While the whole window fits (its upper
+//!   end plus `min_attempt` for the attempt itself), sleep; once it does not, one last attempt
+//!   is made if the drawn wait happens to fit, and then the call gives up. When even the lower
+//!   bound (`RA`, or 0) does not fit, give up at once.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -52,21 +55,21 @@ impl Tuning {
 pub(crate) enum Wait {
     /// Sleep this long, then try again.
     Sleep(Duration),
+    /// Sleep this long, then make the last attempt: the next window does not fit the budget.
+    Last(Duration),
     /// Stop now; the reason why another attempt cannot fit in the budget.
     GiveUp(String),
 }
 
-/// The wait after attempt number `attempt` (1-based) failed transiently, the server's
-/// `Retry-After` (if any) and `remaining` budget; `rand` is a uniformly random `u64`.
-pub(crate) fn next_wait(
+/// The window the wait after attempt number `attempt` (1-based) is drawn from, `[low, high)`:
+/// `[0, min(cap, base * 2^(attempt-1)))` without `Retry-After`, `[RA, RA + min(spread_cap,
+/// max(RA, base) * 2^attempt))` with it.
+pub(crate) fn window(
     tuning: &Tuning,
     attempt: u32,
     retry_after: Option<Duration>,
-    remaining: Duration,
-    rand: u64,
-) -> Wait {
-    let usable = remaining.saturating_sub(tuning.min_attempt);
-    let (low, high) = match retry_after {
+) -> (Duration, Duration) {
+    match retry_after {
         Some(ra) => {
             let unit = ra.max(tuning.backoff_base);
             let spread = doubled(unit, attempt).min(tuning.spread_cap);
@@ -76,19 +79,52 @@ pub(crate) fn next_wait(
             Duration::ZERO,
             doubled(tuning.backoff_base, attempt.saturating_sub(1)).min(tuning.backoff_cap),
         ),
-    };
-    if remaining <= tuning.min_attempt || low > usable {
-        let left = super::secs(remaining);
-        return Wait::GiveUp(match retry_after {
-            Some(ra) => format!(
-                "the server asked to retry after {}, beyond the budget ({left} left)",
-                super::secs(ra)
-            ),
-            None => format!("the budget ran out ({left} left)"),
-        });
     }
-    let high = high.min(usable);
-    Wait::Sleep(low + uniform(high.saturating_sub(low), rand))
+}
+
+/// The wait after attempt number `attempt` (1-based) failed transiently, given the server's
+/// `Retry-After` (if any), the `remaining` budget and whether the attempt that just failed was
+/// already the last one (a [`Wait::Last`]); `rand` is a uniformly random `u64`.
+pub(crate) fn next_wait(
+    tuning: &Tuning,
+    attempt: u32,
+    retry_after: Option<Duration>,
+    remaining: Duration,
+    rand: u64,
+    was_last: bool,
+) -> Wait {
+    let left = super::secs(remaining);
+    if remaining <= tuning.min_attempt {
+        return Wait::GiveUp(format!(
+            "only {left} of the budget was left, too little for another attempt"
+        ));
+    }
+    let usable = remaining.saturating_sub(tuning.min_attempt);
+    let (low, high) = window(tuning, attempt, retry_after);
+    if let Some(ra) = retry_after.filter(|ra| *ra > usable) {
+        return Wait::GiveUp(format!(
+            "the server asked to retry after {}, beyond the budget ({left} left)",
+            super::secs(ra)
+        ));
+    }
+    if was_last {
+        return Wait::GiveUp(format!(
+            "that was the last attempt: the next wait could be up to {}, more than the {left} left \
+             of the budget",
+            super::secs(high)
+        ));
+    }
+    let wait = low.saturating_add(uniform(high.saturating_sub(low), rand));
+    if high <= usable {
+        Wait::Sleep(wait)
+    } else if wait <= usable {
+        Wait::Last(wait)
+    } else {
+        Wait::GiveUp(format!(
+            "the next retry would wait {}, more than the {left} left of the budget",
+            super::secs(wait)
+        ))
+    }
 }
 
 /// `d * 2^k`, saturating.
@@ -153,6 +189,7 @@ mod tests {
         match w {
             Wait::Sleep(d) => d,
             Wait::GiveUp(why) => panic!("gave up: {why}"),
+            Wait::Last(d) => panic!("a last wait of {d:?}"),
         }
     }
 
@@ -169,15 +206,15 @@ mod tests {
             (40, 5000),
         ] {
             assert_eq!(
-                sleep_of(next_wait(&t(), attempt, None, budget, 0)),
+                sleep_of(next_wait(&t(), attempt, None, budget, 0, false)),
                 Duration::ZERO
             );
-            let top = sleep_of(next_wait(&t(), attempt, None, budget, u64::MAX));
+            let top = sleep_of(next_wait(&t(), attempt, None, budget, u64::MAX, false));
             assert!(
                 top < MS(ceiling) && top + MS(1) > MS(ceiling),
                 "attempt {attempt}: {top:?}"
             );
-            let mid = sleep_of(next_wait(&t(), attempt, None, budget, 1 << 63));
+            let mid = sleep_of(next_wait(&t(), attempt, None, budget, 1 << 63, false));
             assert_eq!(mid, MS(ceiling) / 2);
         }
     }
@@ -187,55 +224,190 @@ mod tests {
         let budget = Duration::from_secs(30);
         let ra = Some(Duration::from_secs(1));
         assert_eq!(
-            sleep_of(next_wait(&t(), 1, ra, budget, 0)),
+            sleep_of(next_wait(&t(), 1, ra, budget, 0, false)),
             Duration::from_secs(1)
         );
-        let top1 = sleep_of(next_wait(&t(), 1, ra, budget, u64::MAX));
+        let top1 = sleep_of(next_wait(&t(), 1, ra, budget, u64::MAX, false));
         assert!(top1 > MS(2999) && top1 < MS(3000), "{top1:?}"); // 1 s + up to 2 s
-        let top2 = sleep_of(next_wait(&t(), 2, ra, budget, u64::MAX));
+        let top2 = sleep_of(next_wait(&t(), 2, ra, budget, u64::MAX, false));
         assert!(top2 > MS(2999) && top2 < MS(3000), "{top2:?}"); // 1 s + up to 2 s (cap)
         // Retry-After: 0 still spreads (by the backoff base).
-        let zero = sleep_of(next_wait(&t(), 1, Some(Duration::ZERO), budget, u64::MAX));
+        let zero = sleep_of(next_wait(
+            &t(),
+            1,
+            Some(Duration::ZERO),
+            budget,
+            u64::MAX,
+            false,
+        ));
         assert!(zero > MS(499) && zero < MS(500), "{zero:?}");
     }
 
     #[test]
-    fn waits_never_cross_the_deadline() {
-        // 1 s left: the wait leaves at least min_attempt (250 ms) for the attempt.
-        for attempt in 1..10 {
-            for rand in [0, 1 << 62, u64::MAX] {
-                let d = sleep_of(next_wait(&t(), attempt, None, Duration::from_secs(1), rand));
-                assert!(d <= MS(750), "{d:?}");
-            }
+    fn a_wait_is_never_cut_down_to_fit_the_budget() {
+        // 1 s left after attempt 3 (window 1 s): the window does not fit (1 s + 250 ms for the
+        // attempt), so a wait that fits is the last one and one that does not is a give-up,
+        // never a wait squeezed into the 750 ms that are left.
+        let left = Duration::from_secs(1);
+        match next_wait(&t(), 3, None, left, 1 << 62, false) {
+            Wait::Last(d) => assert_eq!(d, MS(250)),
+            w => panic!("{w:?}"),
         }
-        // Retry-After fits, its spread is clamped.
-        let d = sleep_of(next_wait(
+        match next_wait(&t(), 3, None, left, u64::MAX, false) {
+            Wait::GiveUp(why) => assert!(
+                why.starts_with("the next retry would wait 999ms, more than the 1.0s left"),
+                "{why}"
+            ),
+            w @ (Wait::Sleep(_) | Wait::Last(_)) => panic!("{w:?}"),
+        }
+        // After the last attempt: give up, whatever the draw.
+        match next_wait(&t(), 4, None, left, 0, true) {
+            Wait::GiveUp(why) => assert!(
+                why.starts_with("that was the last attempt: the next wait could be up to 2.0s"),
+                "{why}"
+            ),
+            w @ (Wait::Sleep(_) | Wait::Last(_)) => panic!("{w:?}"),
+        }
+        // The whole window fits: an ordinary wait.
+        assert_eq!(
+            next_wait(&t(), 3, None, MS(1250), u64::MAX, false),
+            Wait::Sleep(Duration::from_nanos(999_999_999))
+        );
+        // A Retry-After whose spread does not fit: its lower bound does, so one last attempt.
+        let d = match next_wait(
             &t(),
             1,
             Some(Duration::from_secs(2)),
             Duration::from_secs(3),
-            u64::MAX,
-        ));
-        assert!(d >= Duration::from_secs(2) && d <= MS(2750), "{d:?}");
-        // Nothing fits.
-        assert!(matches!(
-            next_wait(&t(), 3, None, MS(200), 0),
-            Wait::GiveUp(_)
-        ));
-        match next_wait(
-            &t(),
-            1,
-            Some(Duration::from_mins(1)),
-            Duration::from_secs(29),
             0,
+            false,
         ) {
-            Wait::GiveUp(why) => {
-                assert!(
-                    why.contains("retry after 60.0s, beyond the budget (29.0s left)"),
-                    "{why}"
-                );
+            Wait::Last(d) => d,
+            w => panic!("{w:?}"),
+        };
+        assert_eq!(d, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn give_up_messages_read_as_sentences() {
+        let why = |w: Wait| match w {
+            Wait::GiveUp(why) => why,
+            w @ (Wait::Sleep(_) | Wait::Last(_)) => panic!("{w:?}"),
+        };
+        // Nothing left: not "retry after 0ms, beyond the budget".
+        assert_eq!(
+            why(next_wait(&t(), 3, Some(Duration::ZERO), MS(200), 0, false)),
+            "only 200ms of the budget was left, too little for another attempt"
+        );
+        assert_eq!(
+            why(next_wait(
+                &t(),
+                1,
+                Some(Duration::from_mins(1)),
+                Duration::from_secs(29),
+                0,
+                false
+            )),
+            "the server asked to retry after 60.0s, beyond the budget (29.0s left)"
+        );
+        // `Retry-After: 99999999999999999999` is "more than a year", not 18446744073709551616.0s.
+        let never = parse_retry_after("99999999999999999999", 0);
+        assert_eq!(
+            why(next_wait(&t(), 1, never, Duration::from_secs(29), 0, false)),
+            "the server asked to retry after more than a year, beyond the budget (29.0s left)"
+        );
+        assert_eq!(
+            why(next_wait(
+                &t(),
+                1,
+                Some(Duration::from_hours(2)),
+                Duration::from_secs(29),
+                0,
+                false
+            )),
+            "the server asked to retry after 2h 0m, beyond the budget (29.0s left)"
+        );
+    }
+
+    /// What the policy was asked and chose, for one wait.
+    struct Waited {
+        attempt: u32,
+        retry_after: Option<Duration>,
+        rand: u64,
+        remaining: Duration,
+        wait: Duration,
+    }
+
+    /// One whoami call against a server failing every attempt, simulated: each attempt takes a
+    /// random time, the server sometimes sends a `Retry-After`. Returns every wait and the
+    /// number of attempts.
+    fn simulate(seed: u64, budget: Duration) -> (Vec<Waited>, u32) {
+        let mut rng = SplitMix(seed);
+        let mut clock = Duration::ZERO;
+        let (mut waits, mut attempt, mut last) = (Vec::new(), 0u32, false);
+        loop {
+            attempt += 1;
+            clock += MS(rng.next() % 300);
+            let retry_after = match rng.next() % 4 {
+                0 => Some(Duration::from_secs(rng.next() % 4)),
+                _ => None,
+            };
+            let remaining = budget.saturating_sub(clock);
+            let rand = rng.next();
+            let wait = match next_wait(&t(), attempt, retry_after, remaining, rand, last) {
+                Wait::Sleep(d) => d,
+                Wait::Last(d) => {
+                    last = true;
+                    d
+                }
+                Wait::GiveUp(_) => return (waits, attempt),
+            };
+            waits.push(Waited {
+                attempt,
+                retry_after,
+                rand,
+                remaining,
+                wait,
+            });
+            clock += wait;
+            assert!(clock <= budget, "seed {seed}: crossed the deadline");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The retry shape: every wait is drawn from its attempt's full backoff window (written
+        /// out here from the documented rule, not taken from `window`), and once the next
+        /// window no longer fits the budget at most one more attempt is made.
+        #[test]
+        fn every_wait_comes_from_its_full_window_and_at_most_one_attempt_follows_a_window_that_does_not_fit(
+            seed in proptest::prelude::any::<u64>(),
+            budget_ms in 0u64..40_000,
+        ) {
+            let tuning = t();
+            let (waits, attempts) = simulate(seed, MS(budget_ms));
+            let mut after_misfit = None;
+            for (i, w) in waits.iter().enumerate() {
+                let (low, high) = match w.retry_after {
+                    None => (Duration::ZERO, (MS(250) * 2u32.pow((w.attempt - 1).min(20))).min(MS(5000))),
+                    Some(ra) => (ra, ra + (ra.max(MS(250)) * 2u32.pow(w.attempt.min(20))).min(MS(2000))),
+                };
+                // Drawn from the whole window: low + (high - low) * rand / 2^64, exactly.
+                let span = high.saturating_sub(low).as_nanos();
+                let drawn = low + Duration::from_nanos(u64::try_from((span * u128::from(w.rand)) >> 64).unwrap());
+                proptest::prop_assert_eq!(w.wait, drawn, "attempt {}: not drawn from [{:?}, {:?})", w.attempt, low, high);
+                // The attempt after this wait still gets its `min_attempt`.
+                proptest::prop_assert!(w.wait + tuning.min_attempt <= w.remaining);
+                if high + tuning.min_attempt > w.remaining && after_misfit.is_none() {
+                    after_misfit = Some(i);
+                }
             }
-            w @ Wait::Sleep(_) => panic!("{w:?}"),
+            if let Some(i) = after_misfit {
+                // The wait at index i leads to attempt i + 2, the last one.
+                proptest::prop_assert_eq!(waits.len(), i + 1, "waits after the window stopped fitting");
+                proptest::prop_assert_eq!(attempts as usize, i + 2);
+            }
         }
     }
 
@@ -272,7 +444,7 @@ mod tests {
         }
     }
 
-    type Rule<'a> = &'a dyn Fn(u32, Duration, u64) -> Wait;
+    type Rule<'a> = &'a dyn Fn(u32, Duration, u64, bool) -> Wait;
 
     #[derive(Clone, Copy, Debug)]
     enum Limiter {
@@ -297,13 +469,13 @@ mod tests {
         let rtt = MS(50);
         let budget = Duration::from_secs(30);
         let mut rng = SplitMix(seed);
-        let mut queue: BinaryHeap<Reverse<(Duration, usize, u32)>> = (0..clients)
-            .map(|c| Reverse((Duration::ZERO, c, 1)))
+        let mut queue: BinaryHeap<Reverse<(Duration, usize, u32, bool)>> = (0..clients)
+            .map(|c| Reverse((Duration::ZERO, c, 1, false)))
             .collect();
         let (mut requests, mut last_ok, mut failed) = (0usize, Duration::ZERO, 0usize);
         let (mut window, mut in_window) = (u64::MAX, 0u32);
         let (mut tokens, mut refilled_at) = (f64::from(rate), Duration::ZERO);
-        while let Some(Reverse((at, client, attempt))) = queue.pop() {
+        while let Some(Reverse((at, client, attempt, last))) = queue.pop() {
             requests += 1;
             let admitted = match limiter {
                 Limiter::FixedWindow => {
@@ -331,8 +503,9 @@ mod tests {
                 last_ok = last_ok.max(done);
                 continue;
             }
-            match rule(attempt, budget.saturating_sub(done), rng.next()) {
-                Wait::Sleep(d) => queue.push(Reverse((done + d, client, attempt + 1))),
+            match rule(attempt, budget.saturating_sub(done), rng.next(), last) {
+                Wait::Sleep(d) => queue.push(Reverse((done + d, client, attempt + 1, false))),
+                Wait::Last(d) => queue.push(Reverse((done + d, client, attempt + 1, true))),
                 Wait::GiveUp(_) => failed += 1,
             }
         }
@@ -349,12 +522,19 @@ mod tests {
     /// under both a fixed-window and a token-bucket limiter.
     #[test]
     fn herd_simulation_picks_the_retry_after_rule() {
-        let ours = |attempt, remaining, rand| {
-            next_wait(&t(), attempt, Some(Duration::from_secs(1)), remaining, rand)
+        let ours = |attempt, remaining, rand, last| {
+            next_wait(
+                &t(),
+                attempt,
+                Some(Duration::from_secs(1)),
+                remaining,
+                rand,
+                last,
+            )
         };
         // Baselines: honouring Retry-After exactly, and with a fixed 1 s spread.
-        let exact = |_, _, _| Wait::Sleep(Duration::from_secs(1));
-        let fixed = |_, _, rand| {
+        let exact = |_, _, _, _| Wait::Sleep(Duration::from_secs(1));
+        let fixed = |_, _, rand, _| {
             Wait::Sleep(Duration::from_secs(1) + uniform(Duration::from_secs(1), rand))
         };
         let rules: [(&str, Rule<'_>); 3] = [

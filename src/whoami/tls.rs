@@ -2,21 +2,16 @@
 //! every certificate in the `SSL_CERT_FILE` PEM bundle. Nothing is read from `/etc/ssl` and the
 //! platform verifier is never used (a scratch image has no system certificates).
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::{ConfigProblem, Error};
 
 /// The environment variable naming extra PEM roots.
 const SSL_CERT_FILE: &str = crate::config::vars::SSL_CERT_FILE.var;
-
-/// A bundle larger than this is not a certificate bundle (guards against `/dev/zero`).
-const MAX_BUNDLE: u64 = 16 * 1024 * 1024;
 
 /// The config for `https://`: webpki roots plus the `SSL_CERT_FILE` bundle, when given.
 pub(crate) fn https_config(ssl_cert_file: Option<&Path>) -> Result<ClientConfig, Error> {
@@ -66,22 +61,16 @@ fn finish(roots: RootCertStore) -> Result<ClientConfig, Error> {
     Ok(cfg)
 }
 
-/// Every certificate of the PEM bundle at `path`.
+/// Every certificate of the PEM bundle at `path` (checked as the configuration checks it).
 fn read_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let mut pem = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BUNDLE + 1).read_to_end(&mut pem))
-        .map_err(|e| config(path, &format!("cannot read it ({e})")))?;
-    if pem.len() as u64 > MAX_BUNDLE {
-        return Err(config(path, "larger than 16 MiB, not a certificate bundle"));
-    }
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| config(path, &format!("not a valid PEM bundle ({e})")))?;
-    if certs.is_empty() {
-        return Err(config(path, "contains no PEM CERTIFICATE block"));
-    }
-    Ok(certs)
+    let pem =
+        crate::input::read_bounded(path, crate::input::MAX_CA_BUNDLE).map_err(|e| match e {
+            crate::input::InputError::TooLarge(_) => {
+                config(path, &format!("{e}, not a certificate bundle"))
+            }
+            e => config(path, &e.to_string()),
+        })?;
+    crate::config::validate::ca_bundle(&pem).map_err(|what| config(path, &what))
 }
 
 fn config(path: &Path, what: &str) -> Error {

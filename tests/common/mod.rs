@@ -58,6 +58,8 @@ pub struct Test {
     env: Vec<(OsString, OsString)>,
     secrets: Vec<String>,
     stdin_null: bool,
+    /// Run in a new mount namespace with this file bind-mounted on `/etc/resolv.conf`.
+    resolv_conf: Option<PathBuf>,
 }
 
 impl Default for Test {
@@ -75,6 +77,7 @@ impl Test {
             env: vec![("PATH".into(), path)],
             secrets: Vec::new(),
             stdin_null: true,
+            resolv_conf: None,
         }
     }
 
@@ -113,6 +116,13 @@ impl Test {
         self
     }
 
+    /// Set (or replace) a variable with any bytes (not necessarily UTF-8).
+    pub fn env_os(mut self, k: &str, v: impl Into<OsString>) -> Self {
+        self.env.retain(|(name, _)| name != k);
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
     /// Remove a variable.
     pub fn env_remove(mut self, k: &str) -> Self {
         self.env.retain(|(name, _)| name != k);
@@ -131,7 +141,26 @@ impl Test {
 
     /// The command, for tests that need to drive the process themselves.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(bin());
+        let mut cmd = match &self.resolv_conf {
+            None => Command::new(bin()),
+            Some(conf) => {
+                // `unshare` and `sh` exec in turn: the binary keeps the PID of the child. An
+                // nsswitch.conf of `files dns` keeps glibc off other sources (systemd-resolved).
+                let mut c = Command::new("unshare");
+                c.args([
+                    "--mount",
+                    "sh",
+                    "-c",
+                    "mount --bind \"$0\" /etc/resolv.conf \
+                     && { [ ! -e /etc/nsswitch.conf ] || mount --bind \"$1\" /etc/nsswitch.conf; } \
+                     && shift && exec \"$@\"",
+                ])
+                .arg(conf)
+                .arg(conf.with_file_name("nsswitch.conf"))
+                .arg(bin());
+                c
+            }
+        };
         cmd.args(&self.args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -424,4 +453,138 @@ pub fn unshare_child(unshare_pid: u32) -> Option<u32> {
 /// Read a file written by an app under test.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// A DNS server on a loopback address of its own (`127.77.N.1:53`, UDP) that reads queries
+/// and never answers, and a `resolv.conf` naming only it (with a 30 s timeout per try): with
+/// [`Test::resolver`], the binary's name lookups hang as they do behind a broken resolver.
+pub struct SilentDns {
+    socket: std::net::UdpSocket,
+    /// The `resolv.conf` to bind-mount.
+    pub resolv_conf: PathBuf,
+}
+
+impl SilentDns {
+    /// Start one, or `None` (after one visible `skipped:` line) where binding port 53 or a
+    /// mount namespace is not permitted.
+    pub fn start(test: &str) -> Option<SilentDns> {
+        static N: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+        let probe = Command::new("unshare")
+            .args(["--mount", "true"])
+            .stderr(Stdio::null())
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: {test}: unshare --mount is not permitted here");
+            return None;
+        }
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let addr = std::net::Ipv4Addr::new(127, 77, n, 1);
+        let socket = match std::net::UdpSocket::bind((addr, 53)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("skipped: {test}: cannot bind {addr}:53 ({e})");
+                return None;
+            }
+        };
+        let resolv_conf = scratch("dns").join("resolv.conf");
+        std::fs::write(
+            &resolv_conf,
+            format!("nameserver {addr}\noptions timeout:30 attempts:2\n"),
+        )
+        .expect("write resolv.conf");
+        std::fs::write(
+            resolv_conf.with_file_name("nsswitch.conf"),
+            "hosts: files dns\n",
+        )
+        .expect("write nsswitch.conf");
+        Some(SilentDns {
+            socket,
+            resolv_conf,
+        })
+    }
+
+    /// Wait (up to `limit`) for a query to arrive; `true` when one did.
+    pub fn wait_for_query(&self, limit: Duration) -> bool {
+        self.socket
+            .set_read_timeout(Some(limit))
+            .expect("set_read_timeout");
+        let mut buf = [0u8; 512];
+        self.socket.recv_from(&mut buf).is_ok()
+    }
+}
+
+impl Test {
+    /// Resolve names through `dns` only (in a new mount namespace; see [`SilentDns`]).
+    pub fn resolver(mut self, dns: &SilentDns) -> Self {
+        self.resolv_conf = Some(dns.resolv_conf.clone());
+        self
+    }
+}
+
+impl Test {
+    /// Run to completion like [`Test::run`], and measure the child's peak RSS (KiB, from
+    /// `wait4(2)`'s `ru_maxrss`: this child's own, not the largest of the test's children).
+    // The child is reaped by wait4 below (which `Child::wait` cannot replace: it drops the rusage).
+    #[allow(clippy::zombie_processes)]
+    pub fn run_measured(self) -> (Outcome, u64) {
+        let start = Instant::now();
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the binary");
+        let pid = child.id();
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let t_out = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let deadline = Instant::now() + Duration::from_mins(1);
+        let (status, maxrss) = loop {
+            let mut status = 0;
+            // SAFETY: a zeroed rusage is a valid value of this plain C struct.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: both pointers are to live locals; WNOHANG makes the call return at once.
+            let got = unsafe {
+                libc::wait4(
+                    i32::try_from(pid).expect("pid"),
+                    &raw mut status,
+                    libc::WNOHANG,
+                    &raw mut usage,
+                )
+            };
+            assert!(got >= 0, "wait4: {}", std::io::Error::last_os_error());
+            if got > 0 {
+                let code = if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                };
+                break (code, u64::try_from(usage.ru_maxrss).unwrap_or(0));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the binary did not finish within a minute");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let outcome = Outcome {
+            code: status,
+            stdout: String::from_utf8_lossy(&t_out.join().expect("stdout reader")).into_owned(),
+            stderr: String::from_utf8_lossy(&t_err.join().expect("stderr reader")).into_owned(),
+            elapsed: start.elapsed(),
+            pid,
+        };
+        self.scan(&outcome);
+        (outcome, maxrss)
+    }
 }
