@@ -1,18 +1,34 @@
-//! Build script: embeds the git revision and the target triple for `--version`.
+//! Build script: embeds the git revision and the target triple for `--version`, and links the
+//! static musl release binary without unwind tables.
 //!
 //! Reproducible by construction: no timestamp, no path, no host name goes into the binary. The
 //! revision is `SP_ENTRYPOINT_REVISION` when set (a Docker build has no `.git`: the build
 //! passes it in), else `git rev-parse --short=12 HEAD`, else `unknown` (a source tarball, or no
 //! git installed). It names the commit checked out, not uncommitted edits.
+//!
+//! Unwind tables: the release profile aborts on panic (the panic hook prints one line and exits
+//! 70 first), so nothing ever unwinds, yet the prebuilt standard library brings `.eh_frame` and
+//! `.eh_frame_hdr` along: ~300 KB of a ~2.6 MB binary (BENCHMARKS.md). For the musl targets in
+//! release-based profiles only, the `sp-entrypoint` binary (not the tests, which unwind to
+//! report failures) is linked with a linker-script fragment that discards them. The C runtime's
+//! `crtbegin*.o` / `crtend*.o` keep theirs (their frame registration refers to them). The
+//! fragment's path is under `OUT_DIR`; the linker reads it, nothing of it enters the binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The linker-script fragment: inserted after `.text` in the linker's default script (`INSERT`
+/// keeps the default script).
+const NO_EH_FRAME: &str = "\
+SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin*.o *crtend*.o) *(.eh_frame) } } INSERT AFTER .text;
+";
 
 /// The longest revision kept (a full SHA-256 object name is 64 hex digits).
 const MAX_REVISION: usize = 64;
 
 fn main() {
     version_info();
+    no_unwind_tables();
 }
 
 /// `SP_ENTRYPOINT_REVISION` and `SP_ENTRYPOINT_TARGET` for `--version` (see the module docs).
@@ -89,4 +105,20 @@ fn watch(path: &Path) {
     if let Some(p) = path.to_str() {
         println!("cargo::rerun-if-changed={p}");
     }
+}
+
+/// Link the musl release binary without `.eh_frame` / `.eh_frame_hdr` (see the module docs).
+fn no_unwind_tables() {
+    let musl = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl");
+    let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
+    let (Some(out), true) = (std::env::var_os("OUT_DIR"), musl && release) else {
+        return;
+    };
+    let script = PathBuf::from(out).join("no-eh-frame.ld");
+    if let Err(e) = std::fs::write(&script, NO_EH_FRAME) {
+        // Not fatal: the binary is then only bigger.
+        println!("cargo::warning=cannot write {}: {e}", script.display());
+        return;
+    }
+    println!("cargo::rustc-link-arg-bins=-Wl,-T,{}", script.display());
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The token-expiry watch's cost (BENCHMARKS.md, "6. The token-expiry watch"):
+# The token-expiry watch's cost (BENCHMARKS.md, "8. The token-expiry watch"):
 #
 #   bash bench/expiry.sh           # full run (a few minutes)
 #   bash bench/expiry.sh --smoke   # few samples; fails when a command fails

@@ -12,6 +12,7 @@
 
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
+pub mod arena;
 pub mod cli;
 pub mod config;
 pub mod credentials;

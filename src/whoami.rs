@@ -297,6 +297,13 @@ fn build_client(
         .referer(false)
         .user_agent(concat!("sp-entrypoint/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(tuning.attempt_timeout)
+        // reqwest's TCP keepalive (15 s idle, then 3 probes 15 s apart) and TCP_USER_TIMEOUT
+        // (30 s) cost 5 system calls per connection and cannot act within an attempt (10 s);
+        // BENCHMARKS.md ("No keepalive") has the one case, between attempts, where they could.
+        .tcp_keepalive(None)
+        .tcp_keepalive_interval(None)
+        .tcp_keepalive_retries(None)
+        .tcp_user_timeout(None)
         .no_proxy();
     let route = if tuning.env_proxy {
         proxy::route(url, &|name| std::env::var(name).ok())
