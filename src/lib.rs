@@ -157,47 +157,70 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
         input::read_bounded(path, limit).map_err(std::io::Error::other)
     });
     let log = logging::init(&loaded.log);
-    // `check --json` prints one object for every outcome: the report's, or (when the bootstrap
-    // failed before it) the failure's, from what was known by then.
-    let check_json = matches!(parsed.mode, Mode::Check { json: true });
-    let mut known: Option<CheckBasis> = None;
-    let reported = Cell::new(false);
     let now = timefmt::now_unix();
+    let mut check_json = CheckJson::new(&parsed.mode);
     let result = log.in_scope(|| {
         let cfg = configuration(loaded.config)?;
-        let context = expiry::Context::new(&loaded.log, cfg.platform);
-        if check_json {
-            known = Some(CheckBasis::of(&cfg));
-        }
+        check_json.knows(&cfg);
         // 2. Expiry, and the watch of the app's run (on the exec path its process starts now,
         //    so that the fork's aftermath overlaps the whoami request).
         check_expiry(&cfg, now)?;
-        let watch = match parsed.mode {
-            Mode::Run(_) => app_watch(&cfg, &context),
-            Mode::Check { .. } => AppWatch::default(),
-        };
+        let watch = app_watch(
+            &parsed.mode,
+            &cfg,
+            &expiry::Context::new(&loaded.log, cfg.platform),
+        );
         // 3. whoami and the email match.
         let (proof, runtime) = prove(&cfg, &stop)?;
-        let proof = match parsed.mode {
-            // `check` reports a failed whoami in full, then exits with its code.
-            Mode::Check { .. } => proof,
-            Mode::Run(_) => unless_allowed(&cfg, proof)?,
-        };
+        let proof = unless_allowed(&parsed.mode, &cfg, proof)?;
         // 4. Credentials.
         write_credentials(&cfg, &proof, now)?;
         // 5. Run the app, or report.
         match parsed.mode {
-            Mode::Check { json } => report(&cfg, proof, runtime, &stop, json, now, &reported),
+            Mode::Check { json } => {
+                report(&cfg, proof, runtime, &stop, json, now, &check_json.reported)
+            }
             Mode::Run(app) => launch(&app, cfg, &proof, runtime, &stop, watch, now),
         }
     });
-    if check_json
-        && !reported.get()
-        && let Err(e) = &result
-    {
-        output::stdout_line(&failure_json(known.as_ref(), e, now).to_string());
-    }
+    check_json.on_failure(&result, now);
     result.map_err(|error| Failed::new(error, Some(log)))
+}
+
+/// `check --json` prints one object for every outcome: the report's, or (when the bootstrap
+/// failed before it) the failure's, from what was known by then.
+struct CheckJson {
+    on: bool,
+    known: Option<CheckBasis>,
+    /// Set by [`report`] once it printed the report's object.
+    reported: Cell<bool>,
+}
+
+impl CheckJson {
+    fn new(mode: &Mode) -> Self {
+        CheckJson {
+            on: matches!(mode, Mode::Check { json: true }),
+            known: None,
+            reported: Cell::new(false),
+        }
+    }
+
+    /// Remember what the report would say of a valid configuration.
+    fn knows(&mut self, cfg: &Config) {
+        if self.on {
+            self.known = Some(CheckBasis::of(cfg));
+        }
+    }
+
+    /// Print the failure's object when the bootstrap failed before the report.
+    fn on_failure(&self, result: &Result<u8, Error>, now: u64) {
+        if self.on
+            && !self.reported.get()
+            && let Err(e) = result
+        {
+            output::stdout_line(&failure_json(self.known.as_ref(), e, now).to_string());
+        }
+    }
 }
 
 /// What `check --json` reports of a valid configuration (never the token).
@@ -290,9 +313,13 @@ fn configuration(loaded: Result<(Config, Vec<String>), Error>) -> Result<Config,
     Ok(cfg)
 }
 
-/// A failed whoami ends the bootstrap, unless it is a whoami failure and
-/// `SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1`: then the app starts, with a loud warning.
-fn unless_allowed(cfg: &Config, proof: Proof) -> Result<Proof, Error> {
+/// A failed whoami ends a run, unless it is a whoami failure and
+/// `SYSTEMPROMPT_ALLOW_UNVALIDATED_CREDS=1`: then the app starts, with a loud warning. `check`
+/// reports a failed whoami in full, then exits with its code.
+fn unless_allowed(mode: &Mode, cfg: &Config, proof: Proof) -> Result<Proof, Error> {
+    if matches!(mode, Mode::Check { .. }) {
+        return Ok(proof);
+    }
     match proof {
         Err(e) if e.is_whoami_failure() && cfg.allow_unvalidated => {
             tracing::warn!(
@@ -386,9 +413,12 @@ fn watched_exp(cfg: &Config) -> Option<u64> {
     cfg.claims.exp.ok().and_then(|exp| u64::try_from(exp).ok())
 }
 
-/// Decide the watch (one info line when there is none although there would be something to
-/// watch), and on the exec path start its process.
-fn app_watch(cfg: &Config, context: &expiry::Context) -> AppWatch {
+/// Decide the watch of a run (one info line when there is none although there would be
+/// something to watch), and on the exec path start its process; `check` watches nothing.
+fn app_watch(mode: &Mode, cfg: &Config, context: &expiry::Context) -> AppWatch {
+    if matches!(mode, Mode::Check { .. }) {
+        return AppWatch::default();
+    }
     let supervise = init::should_supervise(cfg.init, std::process::id());
     match expiry::for_app(cfg.on_expiry, watched_exp(cfg), supervise, context) {
         Err(why) => {
