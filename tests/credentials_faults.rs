@@ -17,33 +17,11 @@ use common::{EMAIL, Step, Test, cloud, scratch, tls_cloud};
 use sp_entrypoint::credentials::Credentials;
 use sp_entrypoint::token::Secret;
 
-/// Run `wrapper ... -- <the binary and args of t>` with `t`'s environment; return (code,
-/// stderr), having scanned both outputs for the token.
+/// Run `wrapper ... -- <the binary and args of t>` with `t`'s environment (through
+/// [`Test::run_wrapped`], which scans both outputs for the token); return (code, stderr).
 fn run_wrapped(t: &Test, wrapper: &[&str], script: Option<&str>) -> (i32, String) {
-    let inner = t.command();
-    let mut cmd = Command::new(wrapper[0]);
-    cmd.args(&wrapper[1..]);
-    if let Some(script) = script {
-        // `sh -c SCRIPT sh BIN ARGS...`: the script ends with `exec "$@"`.
-        cmd.args(["sh", "-c", script, "sh"]);
-    }
-    cmd.arg(inner.get_program())
-        .args(inner.get_args())
-        .env_clear()
-        .envs(
-            inner
-                .get_envs()
-                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-        )
-        .stdin(Stdio::null());
-    let out = cmd.output().expect("run the wrapper");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    for s in t.secrets() {
-        common::assert_no_trace(&s, &stdout, "stdout");
-        common::assert_no_trace(&s, &stderr, "stderr");
-    }
-    (out.status.code().unwrap_or(-1), stderr)
+    let out = t.run_wrapped(wrapper, script);
+    (out.code, out.stderr)
 }
 
 fn permitted(probe: &[&str]) -> bool {

@@ -166,11 +166,12 @@ impl Style {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn style(format: LogFormat, shown: Shown, fly: bool) -> Style {
+    /// A style for tests: `fly` adds an app and a region.
+    pub(in crate::expiry) fn style(format: LogFormat, shown: Shown, fly: bool) -> Style {
         Style {
             format,
             shown,

@@ -482,24 +482,8 @@ impl Watcher {
 
 #[cfg(test)]
 mod tests {
+    use super::line::tests::style;
     use super::*;
-    use crate::config::FlyContext;
-
-    fn style(format: LogFormat, shown: Shown, fly: bool) -> Style {
-        Style {
-            format,
-            shown,
-            fly: if fly {
-                FlyContext {
-                    app: Some("app".into()),
-                    machine: None,
-                    region: Some("ams".into()),
-                }
-            } else {
-                FlyContext::default()
-            },
-        }
-    }
 
     #[test]
     fn on_expiry_values() {
