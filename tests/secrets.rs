@@ -684,13 +684,18 @@ fn a_token_pasted_into_any_variable_or_option_is_refused_without_being_echoed() 
     ];
     for var in vars {
         for mode in LOG_MODES {
-            let t = Test::new().cloud(&fake);
-            let token = t.secrets()[0].clone();
-            // As pasted, and lowercased by a template or a shell.
-            for value in [token.clone(), format!("x-{}", token.to_ascii_lowercase())] {
-                let out = Test::new()
-                    .cloud(&fake)
-                    .secret(&token)
+            // The container's own token, and another one of the same account (an old secret):
+            // pasted as they are, and lowercased by a template or a shell. The same second's
+            // tokens are identical, so the other one is minted with another lifetime.
+            let token = fake.token(EMAIL, 86_400);
+            let other = fake.token(EMAIL, 86_400 - 7);
+            for value in [
+                token.clone(),
+                format!("x-{}", token.to_ascii_lowercase()),
+                format!("x-{}", other.to_ascii_lowercase()),
+            ] {
+                let out = with_token(&fake, &token)
+                    .secret(&other)
                     .env(var, &value)
                     .args(mode.iter().copied())
                     .args(["check"])

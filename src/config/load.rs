@@ -175,7 +175,7 @@ pub fn load<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         );
         Env::default()
     });
-    let log = r.log_settings(cli, &env);
+    let mut log = r.log_settings(cli, &env);
     let token = r.token(&mut env, read_file);
     let email = r.email(&mut env, read_file);
     let api_url = match r.var(&env, &API_URL) {
@@ -187,6 +187,17 @@ pub fn load<K: AsRef<OsStr>, V: AsRef<OsStr>>(
     let options = r.options(cli, &env, read_file);
     r.refuse_pasted_tokens(&env, cli);
     r.refuse_non_utf8(&env);
+    // A `FLY_*` value refused above (a pasted token, which only now can be recognised in any
+    // letter case; bytes that are not UTF-8) stays out of every log line, the error's included.
+    for (setting, field) in [
+        (&spec::FLY_APP_NAME, &mut log.fly.app),
+        (&spec::FLY_MACHINE_ID, &mut log.fly.machine),
+        (&spec::FLY_REGION, &mut log.fly.region),
+    ] {
+        if r.problems.iter().any(|p| p.var == setting.var) {
+            *field = None;
+        }
+    }
     r.redact();
     let config = match (token, email, api_url) {
         (Some((token, claims)), Some((email, email_from_file)), Some(api_url))

@@ -407,7 +407,7 @@ impl Report {
     pub(super) fn refuse_pasted_tokens(&mut self, env: &Env, cli: &CliValues) {
         for s in SETTINGS.iter().filter(|s| s.refuse_pasted_token) {
             if env.get(s).is_some_and(|v| self.holds_token(v)) {
-                self.problem(s.var, token_elsewhere());
+                self.instead_of_other_problems(s.var, token_elsewhere());
             }
         }
         for (s, value) in cli.iter() {
@@ -415,9 +415,17 @@ impl Report {
                 && s.refuse_pasted_token
                 && self.holds_token(&value.to_string_lossy())
             {
-                self.problem(&opt.flag(), token_elsewhere());
+                self.instead_of_other_problems(&opt.flag(), token_elsewhere());
             }
         }
+    }
+
+    /// Record `message` for `name` in place of every other problem found with that variable or
+    /// option (whose messages may quote its value: a path, a mode).
+    fn instead_of_other_problems(&mut self, name: &str, message: String) {
+        self.problems
+            .retain(|p| !p.var.split(" / ").any(|named| named == name));
+        self.problem(name, message);
     }
 
     /// Refuse every variable whose value is not UTF-8, in place of any other problem found with
@@ -425,14 +433,12 @@ impl Report {
     /// an email would be sent as another address.
     pub(super) fn refuse_non_utf8(&mut self, env: &Env) {
         for var in env.not_utf8() {
-            self.problems
-                .retain(|p| !p.var.split(" / ").any(|named| named == *var));
             let fix = if spec::WRITE_CREDENTIALS.var == *var {
                 "set it to a UTF-8 path, or give the path with --write-credentials (which takes any bytes)"
             } else {
                 "set it as UTF-8 text"
             };
-            self.problem(
+            self.instead_of_other_problems(
                 var,
                 format!("is not valid UTF-8 (it holds bytes no UTF-8 text has); {fix}"),
             );
