@@ -257,37 +257,9 @@ impl Test {
 
     /// Run to completion (bounded: killed after 60 s), scan the output for secrets.
     pub fn run(self) -> Outcome {
-        let start = Instant::now();
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the binary");
-        let pid = child.id();
-        let mut out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let t_out = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
-            s
-        });
-        let t_err = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = err.read_to_end(&mut s);
-            s
-        });
-        let status = wait_bounded(&mut child, Duration::from_mins(1));
-        let elapsed = start.elapsed();
-        let stdout = String::from_utf8_lossy(&t_out.join().expect("stdout reader")).into_owned();
-        let stderr = String::from_utf8_lossy(&t_err.join().expect("stderr reader")).into_owned();
-        let outcome = Outcome {
-            code: status,
-            stdout,
-            stderr,
-            elapsed,
-            pid,
-        };
+        let mut running = Captured::spawn(self.command());
+        let status = wait_bounded(&mut running.child, Duration::from_mins(1));
+        let outcome = running.finish(status);
         self.scan(&outcome);
         outcome
     }
@@ -527,26 +499,8 @@ impl Test {
     // The child is reaped by wait4 below (which `Child::wait` cannot replace: it drops the rusage).
     #[allow(clippy::zombie_processes)]
     pub fn run_measured(self) -> (Outcome, u64) {
-        let start = Instant::now();
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the binary");
-        let pid = child.id();
-        let mut out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let t_out = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
-            s
-        });
-        let t_err = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = err.read_to_end(&mut s);
-            s
-        });
+        let mut running = Captured::spawn(self.command());
+        let (child, pid) = (&mut running.child, running.pid);
         let deadline = Instant::now() + Duration::from_mins(1);
         let (status, maxrss) = loop {
             let mut status = 0;
@@ -577,14 +531,57 @@ impl Test {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let outcome = Outcome {
-            code: status,
-            stdout: String::from_utf8_lossy(&t_out.join().expect("stdout reader")).into_owned(),
-            stderr: String::from_utf8_lossy(&t_err.join().expect("stderr reader")).into_owned(),
-            elapsed: start.elapsed(),
-            pid,
-        };
+        let outcome = running.finish(status);
         self.scan(&outcome);
         (outcome, maxrss)
+    }
+}
+
+/// A child of [`Test`] running with both outputs read by threads of their own (so that a full
+/// pipe never blocks it).
+struct Captured {
+    child: std::process::Child,
+    pid: u32,
+    start: Instant,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Captured {
+    fn spawn(mut cmd: Command) -> Captured {
+        let start = Instant::now();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the binary");
+        let reader = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = Vec::new();
+                let _ = pipe.read_to_end(&mut s);
+                s
+            })
+        };
+        let out = reader(Box::new(child.stdout.take().expect("stdout")));
+        let err = reader(Box::new(child.stderr.take().expect("stderr")));
+        Captured {
+            pid: child.id(),
+            child,
+            start,
+            out,
+            err,
+        }
+    }
+
+    /// The outcome of the child that ended with `code` (its outputs read to their end).
+    fn finish(self, code: i32) -> Outcome {
+        let elapsed = self.start.elapsed();
+        Outcome {
+            code,
+            stdout: String::from_utf8_lossy(&self.out.join().expect("stdout reader")).into_owned(),
+            stderr: String::from_utf8_lossy(&self.err.join().expect("stderr reader")).into_owned(),
+            elapsed,
+            pid: self.pid,
+        }
     }
 }
