@@ -95,12 +95,17 @@ const PREFIX: &str = "sp-entrypoint:";
 /// unblocked could take a process-directed `SIGTERM` (default action: the whole process dies)
 /// in the short window before the hand-off `execve`, which ends all other threads.
 ///
+/// `threads_before` is [`thread_count`] from before the caller started any thread of its own:
+/// threads beyond it are the caller's leftovers, and get a warning. Those already there are not
+/// ours to end: under qemu-user, the emulator's own thread is in `/proc/self/task` from the
+/// start.
+///
 /// On success this does not return: the process becomes the lean supervisor and exits with
 /// the app's code. It returns only on a spawn error, or (after supervising in-process) when
 /// the hand-off re-exec failed (no `/proc`).
-pub fn run(cmd: Command, opts: &Options) -> Result<u8, Error> {
+pub fn run(cmd: Command, opts: &Options, threads_before: Option<usize>) -> Result<u8, Error> {
     let old_mask = block_all_signals()?;
-    warn_if_threaded();
+    warn_if_threaded(threads_before);
     let child = match spawn_app(cmd) {
         Ok(pid) => pid,
         Err(err) => {
@@ -185,16 +190,25 @@ fn block_all_signals() -> Result<SigSet, Error> {
         .map_err(|e| Error::Internal(format!("cannot block signals: {e}")))
 }
 
-/// Warn (through the bootstrap's logger) when other threads still exist; see [`run`].
-fn warn_if_threaded() {
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        let n = tasks.count();
-        if n > 1 {
-            tracing::warn!(
-                threads = n,
-                "supervising from a multi-threaded process; a signal may be lost before the hand-off"
-            );
-        }
+/// The number of threads of this process (entries of `/proc/self/task`), if it can be read.
+pub fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(Iterator::count)
+}
+
+/// Warn (through the bootstrap's logger) when threads started since `before` (default: one,
+/// the main thread) still exist; see [`run`].
+fn warn_if_threaded(before: Option<usize>) {
+    let before = before.unwrap_or(1);
+    if let Some(n) = thread_count()
+        && n > before
+    {
+        tracing::warn!(
+            threads = n,
+            at_start = before,
+            "supervising from a multi-threaded process; a signal may be lost before the hand-off"
+        );
     }
 }
 

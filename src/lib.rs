@@ -171,7 +171,9 @@ fn run(args: &[OsString], os_env: &[(OsString, OsString)]) -> Result<u8, Failed>
             &expiry::Context::new(&loaded.log, cfg.platform),
         );
         // 3. whoami and the email match.
-        let (proof, runtime) = prove(&cfg, &stop)?;
+        let supervises = matches!(parsed.mode, Mode::Run(_))
+            && init::should_supervise(cfg.init, std::process::id());
+        let (proof, runtime) = prove(&cfg, &stop, supervises)?;
         let proof = unless_allowed(&parsed.mode, &cfg, proof)?;
         // 4. Credentials.
         write_credentials(&cfg, &proof, now)?;
@@ -476,10 +478,11 @@ fn launch(
         // Shut down before supervising: the hand-off must come from a single-threaded process
         // (the runtime may hold a blocking-pool thread from name resolution; one stuck in a
         // hanging lookup is not waited for past the bound).
+        let threads_before = runtime.threads_before;
         runtime.shutdown_timeout(Duration::from_millis(100));
         // The supervisor blocks every signal itself; one arriving from here on is forwarded
         // to the app.
-        init::run(cmd, &opts)
+        init::run(cmd, &opts, threads_before)
     } else {
         // Not torn down before an exec that frees it all anyway (its tasks, the idle
         // connection, the drivers: ~25 syscalls); every fd it holds is CLOEXEC.
@@ -529,24 +532,38 @@ fn check_expiry(cfg: &Config, now: u64) -> Result<(), Error> {
 /// error), it shuts down *without* waiting for its blocking threads: a name lookup stuck in
 /// `getaddrinfo` cannot be cancelled, and tokio's default drop would wait for it, holding the
 /// exit back long past the whoami budget or a stop signal (the thread ends with the process).
-struct BootRuntime(Option<Runtime>);
+struct BootRuntime {
+    rt: Option<Runtime>,
+    /// The process's thread count before the runtime started, when about to supervise (the
+    /// hand-off warns about threads left over beyond it; see [`init::run`]).
+    threads_before: Option<usize>,
+}
 
 impl BootRuntime {
-    fn new() -> Result<Self, Error> {
+    /// Start the runtime; with `count_threads`, count the process's threads first.
+    fn new(count_threads: bool) -> Result<Self, Error> {
+        let threads_before = if count_threads {
+            init::thread_count()
+        } else {
+            None
+        };
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map(|rt| BootRuntime(Some(rt)))
+            .map(|rt| BootRuntime {
+                rt: Some(rt),
+                threads_before,
+            })
             .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> Option<F::Output> {
-        self.0.as_ref().map(|rt| rt.block_on(future))
+        self.rt.as_ref().map(|rt| rt.block_on(future))
     }
 
     /// Shut down, waiting up to `limit` for the blocking threads.
     fn shutdown_timeout(mut self, limit: Duration) {
-        if let Some(rt) = self.0.take() {
+        if let Some(rt) = self.rt.take() {
             rt.shutdown_timeout(limit);
         }
     }
@@ -554,7 +571,7 @@ impl BootRuntime {
 
 impl Drop for BootRuntime {
     fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
+        if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
     }
@@ -563,12 +580,17 @@ impl Drop for BootRuntime {
 /// whoami plus the email match, on a current-thread runtime that also watches the stop signals
 /// (which end the bootstrap at once with 128+N, also as PID 1; see [`stop`]). `Ok(Err(e))` is a failed
 /// whoami (the caller decides whether the escape hatch applies); `Err` is a signal or an
-/// internal failure, which always ends the bootstrap.
-fn prove(cfg: &Config, stop: &StopSignals) -> Result<(Proof, BootRuntime), Error> {
+/// internal failure, which always ends the bootstrap. `supervises`: the app will be supervised
+/// (the runtime counts the threads that were there before it).
+fn prove(
+    cfg: &Config,
+    stop: &StopSignals,
+    supervises: bool,
+) -> Result<(Proof, BootRuntime), Error> {
     if let Some(e) = stop.pending() {
         return Err(e);
     }
-    let runtime = BootRuntime::new()?;
+    let runtime = BootRuntime::new(supervises)?;
     let request = whoami::Request {
         api_url: &cfg.api_url,
         token: &cfg.token,

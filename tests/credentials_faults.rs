@@ -102,9 +102,16 @@ fn a_missing_permission_is_73() {
     }
     let dir = scratch("perm");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // The binary must be reachable by nobody (the test's target dir may not be).
+    // The binary must be reachable by nobody (the test's target dir may not be). Copied by
+    // `cp`, not `std::fs::copy`: a file this multi-threaded process had open for writing could be
+    // inherited by another test's fork, and the exec of the copy then fails with ETXTBSY.
     let bin = dir.join("sp-entrypoint");
-    std::fs::copy(common::bin(), &bin).unwrap();
+    let copied = Command::new("cp")
+        .arg(common::bin())
+        .arg(&bin)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cp: {copied}");
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     // A root-owned 0700 directory (nobody cannot even look inside) and a root-owned 0755 one
     // (nobody can look, not write).

@@ -423,7 +423,8 @@ fn the_token_is_never_in_a_command_line() {
     let fake = cloud(vec![]);
     let dir = scratch("cmdline");
     let script = format!(
-        "{WAIT_HANDOFF} tr '\\0' ' ' < /proc/$PPID/cmdline > {d}/parent; tr '\\0' ' ' < /proc/$$/cmdline > {d}/own",
+        "{wait} tr '\\0' ' ' < /proc/$PPID/cmdline > {d}/parent; tr '\\0' ' ' < /proc/$$/cmdline > {d}/own",
+        wait = common::wait_for_handoff("$PPID"),
         d = dir.display()
     );
     let t = Test::new()
@@ -432,21 +433,21 @@ fn the_token_is_never_in_a_command_line() {
     let token = t.secrets()[0].clone();
     t.run().code(0);
     let parent = read(&dir.join("parent"));
-    assert!(parent.contains("__supervise"), "{parent}");
+    assert!(parent.contains("__supervise --child"), "{parent}");
     common::assert_no_trace(&token, &parent, "supervisor cmdline");
     common::assert_no_trace(&token, &read(&dir.join("own")), "app cmdline");
 }
 
 // ---- --scrub-token ---------------------------------------------------------------------------
 
-/// Shell: wait (polling, up to 5 s) until the app's parent has handed off to the lean
-/// supervisor (`init::run` spawns the app, then re-executes itself as `__supervise`), when it is.
-const WAIT_HANDOFF: &str = "i=0; while [ $i -lt 500 ] && ! grep -q __supervise /proc/$PPID/cmdline 2>/dev/null; do i=$((i+1)); sleep 0.01; done;";
-
 /// An app that writes its environment and its parent's to `dir`.
 /// With `supervised`, it first waits for the parent's hand-off to the lean supervisor.
 fn env_recorder(dir: &std::path::Path, supervised: bool) -> Vec<String> {
-    let wait = if supervised { WAIT_HANDOFF } else { "" };
+    let wait = if supervised {
+        common::wait_for_handoff("$PPID")
+    } else {
+        String::new()
+    };
     vec![
         "sh".into(),
         "-c".into(),

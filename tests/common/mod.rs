@@ -422,6 +422,20 @@ pub fn unshare_child(unshare_pid: u32) -> Option<u32> {
     }
 }
 
+/// Shell: wait (polling every 10 ms, up to 5 s) until the process `pid` (a shell word, e.g.
+/// `$PPID` or `1`) is the lean supervisor, i.e. its command line is `... __supervise --child ...`.
+///
+/// The app may run before its parent re-executes itself (`init::run` spawns the app, then hands
+/// off), and under qemu-user that exec takes tens of milliseconds, during which the parent's
+/// command line reads as empty. The pattern is written so that it cannot match itself: the
+/// bootstrap's own command line holds this very script (`sh -c SCRIPT`), and a plain
+/// `__supervise` there would end the wait before the hand-off.
+pub fn wait_for_handoff(pid: &str) -> String {
+    format!(
+        "i=0; while [ $i -lt 500 ] && ! tr '\\0' ' ' < /proc/{pid}/cmdline 2>/dev/null | grep -q '__supervis[e] --child'; do i=$((i+1)); sleep 0.01; done;"
+    )
+}
+
 /// Read a file written by an app under test.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
