@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use fake_cloud::{FakeCloud, Options, SeenRequest, Step};
@@ -101,6 +101,11 @@ fn unavailable(res: Result<Identity, Error>) -> (u32, String) {
     }
 }
 
+/// See [`capture_logs`].
+static KEEP_TWO_DISPATCHERS: LazyLock<[tracing::Dispatch; 2]> = LazyLock::new(|| {
+    [(); 2].map(|()| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()))
+});
+
 /// Logs emitted (at every level) while `f` runs on this thread.
 fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     #[derive(Clone)]
@@ -121,6 +126,14 @@ fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
+    // tracing-core 0.1.36 caches each callsite's interest when it is first hit. While at most
+    // one dispatcher is registered, that interest comes from the *hitting thread's* default
+    // (`Rebuilder::JustOne`): a test running without a subscriber that first hits a callsite
+    // while this capture's dispatcher is the only one caches "never", and this thread's events
+    // from it are lost (seen: the retry's WARN line missing under load, 2 runs in 40). Two
+    // dispatchers that live as long as the process keep it past "just one": every registration
+    // then asks every live dispatcher (this one included) under the registry's lock.
+    LazyLock::force(&KEEP_TWO_DISPATCHERS);
     let out = tracing::subscriber::with_default(subscriber, f);
     let logs = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
     (out, logs)
