@@ -97,7 +97,10 @@ fn a_missing_permission_is_73() {
         "--clear-groups",
     ];
     if !root || !permitted(&[setpriv[0], setpriv[1], setpriv[2], setpriv[3], "true"]) {
-        eprintln!("skipped: a_missing_permission_is_73: needs root and setpriv to run as nobody");
+        common::skipped(
+            "a_missing_permission_is_73",
+            "needs root and setpriv to run as nobody",
+        );
         return;
     }
     let dir = scratch("perm");

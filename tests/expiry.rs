@@ -455,7 +455,7 @@ fn can_unshare(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("skipped: {test}: unshare --pid is not permitted here");
+        common::skipped(test, "unshare --pid is not permitted here");
     }
     ok
 }

@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use fake_cloud::{FakeCloud, Options, Step};
@@ -178,7 +179,7 @@ impl Test {
             .stderr(Stdio::null())
             .status();
         if !probe.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: {test}: unshare --pid is not permitted here");
+            skipped(test, "unshare --pid is not permitted here");
             return None;
         }
         let mut cmd = Command::new("unshare");
@@ -436,6 +437,56 @@ pub fn wait_for_handoff(pid: &str) -> String {
     )
 }
 
+/// One visible `skipped: TEST: WHY` line: straight to fd 2, past the test harness's capture of
+/// `eprintln!` (which shows a passing test's output only with `--nocapture`).
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}
+
+/// Why the binary under test cannot become a child subreaper here, if it cannot (probed once,
+/// by the supervisor itself, which says so on stderr). qemu-user (7.2) refuses
+/// `PR_SET_CHILD_SUBREAPER` to the binary it emulates (EINVAL).
+pub fn subreaper_refused() -> Option<&'static str> {
+    static REFUSED: OnceLock<Option<String>> = OnceLock::new();
+    REFUSED
+        .get_or_init(|| {
+            let out = Command::new(bin())
+                .args(["__supervise", "--grace-ms", "0", "--", "true"])
+                .stdin(Stdio::null())
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .find(|l| l.contains("cannot become a child subreaper"))
+                .map(str::to_owned)
+        })
+        .as_deref()
+}
+
+/// Why the binary under test runs emulated here, if it does: its ELF machine is not the host's
+/// (the aarch64 release binary on an x86-64 host, run by qemu-user through `binfmt_misc`).
+pub fn emulated() -> Option<&'static str> {
+    static WHY: OnceLock<Option<String>> = OnceLock::new();
+    WHY.get_or_init(|| {
+        let mut header = [0u8; 20];
+        let mut f = std::fs::File::open(bin()).ok()?;
+        f.read_exact(&mut header).ok()?;
+        let arch = match u16::from_le_bytes([header[18], header[19]]) {
+            62 => "x86_64",
+            183 => "aarch64",
+            other => return Some(format!("an ELF binary for machine {other}, run emulated")),
+        };
+        (arch != std::env::consts::ARCH).then(|| {
+            format!(
+                "the {arch} binary runs under emulation on this {} host",
+                std::env::consts::ARCH
+            )
+        })
+    })
+    .as_deref()
+}
+
 /// Read a file written by an app under test.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
@@ -460,7 +511,7 @@ impl SilentDns {
             .stderr(Stdio::null())
             .status();
         if !probe.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: {test}: unshare --mount is not permitted here");
+            skipped(test, "unshare --mount is not permitted here");
             return None;
         }
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -468,7 +519,7 @@ impl SilentDns {
         let socket = match std::net::UdpSocket::bind((addr, 53)) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("skipped: {test}: cannot bind {addr}:53 ({e})");
+                skipped(test, &format!("cannot bind {addr}:53 ({e})"));
                 return None;
             }
         };
