@@ -319,7 +319,7 @@ net=(--network host -v "$tmp/ca.pem:/etc/sp/ca.pem:ro" -e SSL_CERT_FILE=/etc/sp/
 # expands in the container's shell.) `init=` is PID 1's command line, without the binfmt
 # interpreter and file name qemu-user puts in front of it under emulation (flag P). The app may
 # start before a supervising entrypoint has handed off to the lean supervisor (an exec that takes
-# tens of milliseconds under qemu, during which the command line reads as empty): while PID 1 is
+# milliseconds under qemu, during which the command line reads as empty): while PID 1 is
 # still the bootstrap, the app waits (up to 5 s) for `__supervise --child`. The patterns are
 # written so that they do not match this script, which is in the bootstrap's command line.
 # shellcheck disable=SC2016
