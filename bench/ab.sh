@@ -25,12 +25,7 @@ FAKE=$ROOT/target/release/fake-cloud
 TRUE=/bin/true
 TINI=$(command -v tini)
 
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; true; }
-trap cleanup EXIT
-"$FAKE" serve --url-file "$OUT/url" -q >"$OUT/fake.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$OUT/url" ] && break; sleep 0.05; done
+start_fake "$OUT/url" "$OUT/fake.log" "$FAKE" serve
 SYSTEMPROMPT_API_TOKEN=$("$FAKE" mint --email demo@example.com)
 export SYSTEMPROMPT_API_TOKEN SYSTEMPROMPT_USER_EMAIL=demo@example.com
 unset SYSTEMPROMPT_LOG SYSTEMPROMPT_INIT SSL_CERT_FILE HTTPS_PROXY HTTP_PROXY ALL_PROXY https_proxy http_proxy all_proxy

@@ -61,13 +61,8 @@ TRUE=/bin/true
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; true; }
-trap cleanup EXIT
-"$FAKE" serve --url-file "$OUT/url" -q >"$OUT/fake.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$OUT/url" ] && break; sleep 0.05; done
-[ -s "$OUT/url" ] || { echo "the fake cloud did not start" >&2; exit 1; }
+source bench/lib.sh
+start_fake "$OUT/url" "$OUT/fake.log" "$FAKE" serve
 SYSTEMPROMPT_API_URL=$(cat "$OUT/url")
 SYSTEMPROMPT_API_TOKEN=$("$FAKE" mint --email demo@example.com)
 export SYSTEMPROMPT_API_URL SYSTEMPROMPT_API_TOKEN SYSTEMPROMPT_USER_EMAIL=demo@example.com

@@ -15,23 +15,14 @@ kind=$1 n=$2 rate=$3 scheme=$4
 : "${FAKE_CLOUD:?}" "${SP_BIN:?}" "${RECORDER:?}" "${OUT:?}"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# The fake cloud and any client still running (only after a failure) are killed on exit.
+source "$(dirname "$0")/lib.sh"
 d=$(mktemp -d "$OUT/herd-$kind.XXXXXX")
-fake_pid=
-cleanup() {
-    [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
-    # Any client still running (only after a failure): its process group is ours; kill by pid.
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
-    true
-}
-pids=()
-trap cleanup EXIT
 
 tls=()
 [ "$scheme" = https ] && tls=(--tls --ca-out "$d/ca.pem")
-"$FAKE_CLOUD" serve "${tls[@]}" --rate-limit "$rate" --url-file "$d/url" -q >"$d/fake.log" 2>&1 &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$d/url" ] && break; sleep 0.05; done
-[ -s "$d/url" ] || { echo "herd: the fake cloud did not start" >&2; exit 1; }
+start_fake "$d/url" "$d/fake.log" "$FAKE_CLOUD" serve "${tls[@]}" --rate-limit "$rate"
+fake_pid=${pids[-1]}
 url=$(cat "$d/url")
 export SYSTEMPROMPT_API_URL=$url SYSTEMPROMPT_USER_EMAIL=demo@example.com
 SYSTEMPROMPT_API_TOKEN=$("$FAKE_CLOUD" mint --email demo@example.com)
@@ -41,6 +32,7 @@ export SYSTEMPROMPT_API_TOKEN
 mkfifo "$d/go"
 times=$d/times
 : >"$d/ready"
+clients=()
 for i in $(seq "$n"); do
     (
         echo >>"$d/ready"
@@ -59,6 +51,7 @@ for i in $(seq "$n"); do
                 exec "$RECORDER" "$times" ;;
         esac
     ) 2>>"$d/clients.log" &
+    clients+=($!)
     pids+=($!)
 done
 # Wait (bounded) until all N are at the barrier, then give the last a moment to block in open().
@@ -67,8 +60,8 @@ sleep 0.5
 t0=$(date +%s%N)
 exec 4>"$d/go"
 failed=0
-for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
-pids=()
+for p in "${clients[@]}"; do wait "$p" || failed=$((failed + 1)); done
+pids=("$fake_pid") # the clients are reaped: their PIDs are not ours to kill any more
 exec 4>&-
 stats=$(curl -fsS ${SSL_CERT_FILE:+--cacert "$SSL_CERT_FILE"} "$url/_fake/stats")
 requests=$(jq -r .requests <<<"$stats")

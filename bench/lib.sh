@@ -1,8 +1,30 @@
-# Shared pieces of bench/run.sh and bench/ab.sh (sourced, not run): nginx serving the canned
-# whoami body on loopback, the system-call count between two execve, and the interleaved-round
-# medians and ratios of hyperfine's JSON.
+# Shared pieces of the benchmark scripts (sourced, not run): the background servers they start
+# (killed on exit), the fake cloud, nginx serving the canned whoami body on loopback, the
+# system-call count between two execve, and the interleaved-round medians and ratios of
+# hyperfine's JSON.
 #
 # Every server here listens on 127.0.0.1 only, under a directory of the caller's ($OUT).
+
+# Background processes the caller started (`pids+=(PID)`), killed when it exits.
+pids=()
+kill_started() {
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+    true
+}
+trap kill_started EXIT
+
+# start_fake URL_FILE LOG COMMAND...: the fake cloud in the background, COMMAND being its `serve`
+# command line (e.g. `nice -n -10 "$FAKE" serve --tls`), given `--url-file URL_FILE -q` and its
+# output going to LOG; added to pids. Waits (up to 5 s) until URL_FILE holds its URL.
+start_fake() {
+    local url_file=$1 log=$2
+    shift 2
+    "$@" --url-file "$url_file" -q >"$log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do [ -s "$url_file" ] && return 0; sleep 0.05; done
+    echo "the fake cloud ($url_file) did not start" >&2
+    exit 1
+}
 
 # make_cert DIR: an ECDSA P-256 CA and a P-256 leaf for localhost, $BENCH_HOST (default
 # whoami.bench.test, a reserved name), 127.0.0.1 and ::1, signed by

@@ -114,18 +114,9 @@ phase builds
 cat "$OUT/machine.txt" >&2
 
 # --- servers: the fake cloud (HTTP, HTTPS) and nginx (HTTP, HTTPS) ------------------------
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; true; }
-trap cleanup EXIT
-start_fake() { # $1 = name, rest = options; sets URL_<name>
-    nice -n -10 "$FAKE" serve "${@:2}" --url-file "$OUT/url.$1" -q >"$OUT/fake.$1.log" 2>&1 & # as nginx
-    pids+=($!)
-    for _ in $(seq 100); do [ -s "$OUT/url.$1" ] && return 0; sleep 0.05; done
-    echo "the fake cloud ($1) did not start" >&2
-    exit 1
-}
-start_fake http
-start_fake https --tls --ca-out "$OUT/ca.pem"
+# (at nginx's niceness)
+start_fake "$OUT/url.http" "$OUT/fake.http.log" nice -n -10 "$FAKE" serve
+start_fake "$OUT/url.https" "$OUT/fake.https.log" nice -n -10 "$FAKE" serve --tls --ca-out "$OUT/ca.pem"
 URL_HTTP=$(cat "$OUT/url.http")
 URL_HTTPS=$(cat "$OUT/url.https")
 SYSTEMPROMPT_API_TOKEN=$("$FAKE" mint --email demo@example.com)
